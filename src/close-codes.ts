@@ -1,0 +1,29 @@
+/**
+ * Every WebSocket close code tandem sends, with its meaning. The README has
+ * the same table. Codes 4000–4999 are ours; the stock y-websocket client
+ * reconnects after any close, so a temporary condition heals by itself.
+ */
+export const CloseCode = {
+  /** The server is shutting down; reconnect (to another instance). */
+  GOING_AWAY: 1001,
+  /** A frame could not be decoded as a y-websocket message. */
+  PROTOCOL_ERROR: 1002,
+  /** A message decoded but its content is invalid (e.g. a Yjs update that does not apply). */
+  INVALID_DATA: 1007,
+  /** A policy was violated: rate limit, forbidden write, slow consumer. */
+  POLICY_VIOLATION: 1008,
+  /** A frame was larger than `maxMessageBytes`. */
+  MESSAGE_TOO_BIG: 1009,
+  /** The server failed (storage error, load failure); reconnect to retry. */
+  INTERNAL_ERROR: 1011,
+  /** The document could not be loaded; the client retries. */
+  LOAD_FAILED: 4500,
+  /** The connection's token expired; reconnect with a fresh token. */
+  TOKEN_EXPIRED: 4401,
+  /** The document was deleted through the HTTP API. */
+  DOC_DELETED: 4410,
+  /** No pong arrived within the ping interval: the peer is considered dead. */
+  PING_TIMEOUT: 4408
+} as const
+
+export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode]
