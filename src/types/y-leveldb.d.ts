@@ -1,0 +1,12 @@
+// y-leveldb ships types that its package.json "exports" does not expose under
+// NodeNext resolution; declare the part tandem uses.
+declare module 'y-leveldb' {
+  export class LeveldbPersistence {
+    constructor (location: string, options?: { Level?: unknown; levelOptions?: object })
+    _transact<T> (f: (db: any) => Promise<T>): Promise<T | null>
+  }
+  export function getCurrentUpdateClock (db: any, docName: string): Promise<number>
+  export function getLevelUpdates (db: any, docName: string, opts?: object): Promise<Uint8Array[]>
+  export function getLevelUpdatesEntries (db: any, docName: string, opts?: object): Promise<Array<{ key: any[]; value: Uint8Array }>>
+  export function getLevelBulkKeys (db: any, opts: object): Promise<any[]>
+}
