@@ -1,0 +1,498 @@
+import pg from 'pg'
+import * as Y from 'yjs'
+import { StorageError, type Persistence } from './types.js'
+
+/** Options of {@link PostgresPersistence.open}. */
+export interface PostgresOptions {
+  /** A libpq-style URL, e.g. `postgres://user:pass@host:5432/db`. */
+  connectionString: string
+  /**
+   * The schema that holds tandem's tables. Several deployments can share one
+   * database by using different schemas.
+   * @default 'tandem'
+   */
+  schema?: string
+  /**
+   * Upper bound of connections in the pool. Bounds the load on Postgres; one of
+   * them at a time carries the group-committed writes.
+   * @default 10
+   */
+  poolSize?: number
+  /**
+   * After this instance stored this many rows for one document, it compacts
+   * the document in the background. `0` turns automatic compaction off.
+   * Without it a busy document grows by one row per update forever, and a cold
+   * load reads every one of them.
+   * @default 500
+   */
+  compactAfterRows?: number
+  /**
+   * How long a call waits for a connection before it rejects. Keeps callers
+   * from hanging when Postgres is unreachable or the pool is exhausted.
+   * @default 10000
+   */
+  connectionTimeoutMs?: number
+  /**
+   * Most rows in one group-committed INSERT. Bounds the size of a single
+   * statement (and of the work lost if it fails).
+   * @default 5000
+   */
+  maxBatchRows?: number
+  /**
+   * Most update bytes in one group-committed INSERT (a single larger update
+   * still goes alone).
+   * @default 8388608 (8 MiB)
+   */
+  maxBatchBytes?: number
+  /**
+   * `true`: compaction applies the rows to a fresh `Y.Doc` and stores its
+   * state, so deleted content is garbage-collected. `false`: rows are merged
+   * with `Y.mergeUpdates`, which keeps deleted content (needed only by
+   * applications that restore Yjs snapshots).
+   * @default true
+   */
+  gc?: boolean
+  /**
+   * Called with errors that belong to no caller: a background compaction that
+   * failed, or an idle pooled connection that broke. Neither loses data.
+   * @default () => {}
+   */
+  onError?: (err: Error) => void
+}
+
+/** Counters for tests and metrics. */
+export interface PostgresStats {
+  /** INSERT statements that carried stored updates. */
+  writes: number
+  /** Updates stored (rows inserted by group commit). */
+  rows: number
+  /** Compactions that merged rows. */
+  compactions: number
+  /** Compactions skipped because another session held the document's lock. */
+  compactionsSkipped: number
+}
+
+interface PendingWrite {
+  doc: string
+  update: Buffer
+  resolve: () => void
+  reject: (err: Error) => void
+}
+
+/**
+ * Ordered migrations. Entry `i` moves the schema from version `i` to `i + 1`;
+ * append, never edit, so that every database can be brought up to date.
+ */
+const MIGRATIONS: Array<(s: string) => string[]> = [
+  (s) => [
+    // COLLATE "C" makes `list()` order by code point (as LevelDB and the memory
+    // adapter do) whatever the database locale is, and keeps the index cheap.
+    `CREATE TABLE IF NOT EXISTS ${s}.updates (
+      id bigserial PRIMARY KEY,
+      doc text COLLATE "C" NOT NULL,
+      update bytea NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT now()
+    )`,
+    `CREATE INDEX IF NOT EXISTS updates_doc_id ON ${s}.updates (doc, id)`
+  ]
+]
+
+/** The schema version this build writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+/**
+ * Shared storage for clusters: every update is one row, appended by group
+ * commit and merged by compaction. Several instances may use the same schema.
+ */
+export class PostgresPersistence implements Persistence {
+  readonly name = 'postgres'
+  readonly shared = true
+  readonly stats: PostgresStats = { writes: 0, rows: 0, compactions: 0, compactionsSkipped: 0 }
+
+  private readonly pool: pg.Pool
+  private readonly schema: string
+  private readonly table: string
+  private readonly compactAfterRows: number
+  private readonly maxBatchRows: number
+  private readonly maxBatchBytes: number
+  private readonly gc: boolean
+  private readonly onError: (err: Error) => void
+
+  private queue: PendingWrite[] = []
+  private inFlight: Promise<void> | null = null
+  /** Rows stored per document since its last automatic compaction. */
+  private readonly sinceCompaction = new Map<string, number>()
+  private readonly compacting = new Map<string, Promise<void>>()
+  private closing: Promise<void> | null = null
+
+  private constructor (pool: pg.Pool, options: Required<Omit<PostgresOptions, 'connectionString' | 'poolSize' | 'connectionTimeoutMs'>>) {
+    this.pool = pool
+    this.schema = options.schema
+    this.table = `${quoteIdent(options.schema)}.updates`
+    this.compactAfterRows = options.compactAfterRows
+    this.maxBatchRows = options.maxBatchRows
+    this.maxBatchBytes = options.maxBatchBytes
+    this.gc = options.gc
+    this.onError = options.onError
+  }
+
+  /**
+   * Connects and brings the schema up to date (creating it when missing).
+   * Rejects with a `StorageError` when Postgres is unreachable or the schema
+   * was written by a newer version, and with a `RangeError` on invalid options.
+   */
+  static async open (options: PostgresOptions): Promise<PostgresPersistence> {
+    const schema = options.schema ?? 'tandem'
+    validateSchemaName(schema)
+    const poolSize = positiveInt('poolSize', options.poolSize ?? 10)
+    const pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: poolSize,
+      connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
+      application_name: 'tandem'
+    })
+    const onError = options.onError ?? (() => {})
+    // A pooled client that is idle when its connection breaks (Postgres
+    // restarted, network cut) emits 'error' on the pool. Without a listener
+    // that would be an uncaught exception; the pool already discarded the
+    // client and the next query opens a fresh connection.
+    pool.on('error', (err) => { onError(err) })
+
+    const adapter = new PostgresPersistence(pool, {
+      schema,
+      compactAfterRows: nonNegativeInt('compactAfterRows', options.compactAfterRows ?? 500),
+      maxBatchRows: positiveInt('maxBatchRows', options.maxBatchRows ?? 5000),
+      maxBatchBytes: positiveInt('maxBatchBytes', options.maxBatchBytes ?? 8 * 1024 * 1024),
+      gc: options.gc ?? true,
+      onError
+    })
+    try {
+      await adapter.migrate()
+    } catch (err) {
+      await pool.end().catch(() => {})
+      throw wrap(err, `cannot open Postgres schema "${schema}"`)
+    }
+    return adapter
+  }
+
+  async load (docName: string): Promise<Uint8Array[]> {
+    this.assertOpen()
+    const res = await this.query<{ update: Buffer }>(
+      `SELECT update FROM ${this.table} WHERE doc = $1 ORDER BY id`,
+      [docName],
+      `cannot load "${docName}"`
+    )
+    return res.rows.map((r) => r.update)
+  }
+
+  /**
+   * Appends one update. Calls that arrive while an INSERT is in flight wait
+   * and go together in the next one, so a burst of keystrokes costs one round
+   * trip. The promise settles only with the outcome of the INSERT that
+   * carried this update.
+   */
+  store (docName: string, update: Uint8Array): Promise<void> {
+    if (this.closing !== null) return Promise.reject(new StorageError('Postgres storage is closed'))
+    if (!(update instanceof Uint8Array)) return Promise.reject(new StorageError('update must be a Uint8Array'))
+    // Checked here rather than by Postgres: one bad name in a batch would
+    // otherwise fail every other write that shares its INSERT.
+    if (docName.includes('\u0000') || LONE_SURROGATE.test(docName)) {
+      return Promise.reject(new StorageError('document name cannot be stored in Postgres text'))
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({
+        doc: docName,
+        update: Buffer.from(update.buffer, update.byteOffset, update.byteLength),
+        resolve,
+        reject
+      })
+      // Starting on the next microtask lets a synchronous burst of calls
+      // share the first INSERT too, at no cost in latency.
+      if (this.inFlight === null) this.inFlight = Promise.resolve().then(() => this.drain())
+    })
+  }
+
+  /**
+   * Merges the document's rows into its newest merged row and deletes the
+   * others, by id, in one transaction. Rows stored meanwhile are untouched.
+   * Returns at once when another session is compacting the same document.
+   */
+  compact (docName: string): Promise<void> {
+    if (this.closing !== null) return Promise.reject(new StorageError('Postgres storage is closed'))
+    let running = this.compacting.get(docName)
+    if (running === undefined) {
+      running = this.compactNow(docName).finally(() => this.compacting.delete(docName))
+      this.compacting.set(docName, running)
+    }
+    return running
+  }
+
+  async delete (docName: string): Promise<void> {
+    this.assertOpen()
+    // Writes handed over before this call belong before the delete.
+    await this.flush()
+    this.sinceCompaction.delete(docName)
+    await this.query(`DELETE FROM ${this.table} WHERE doc = $1`, [docName], `cannot delete "${docName}"`)
+  }
+
+  async list (options: { after?: string; limit?: number } = {}): Promise<string[]> {
+    this.assertOpen()
+    const limit = options.limit ?? null
+    if (limit !== null && limit <= 0) return []
+    // A loose index scan: one index probe per distinct name, instead of
+    // reading every row as SELECT DISTINCT would.
+    const res = await this.query<{ doc: string }>(
+      `WITH RECURSIVE names AS (
+        (SELECT doc FROM ${this.table} WHERE doc > $1 ORDER BY doc LIMIT 1)
+        UNION ALL
+        SELECT (SELECT u.doc FROM ${this.table} u WHERE u.doc > names.doc ORDER BY u.doc LIMIT 1)
+        FROM names WHERE names.doc IS NOT NULL
+      )
+      SELECT doc FROM names WHERE doc IS NOT NULL LIMIT $2`,
+      [options.after ?? '', limit],
+      'cannot list documents'
+    )
+    return res.rows.map((r) => r.doc)
+  }
+
+  async check (): Promise<void> {
+    this.assertOpen()
+    await this.query('SELECT 1', [], 'Postgres is unreachable')
+  }
+
+  /**
+   * Stores what is queued, waits for running compactions, and closes the pool.
+   * Safe to call twice.
+   */
+  close (): Promise<void> {
+    if (this.closing === null) {
+      this.closing = (async () => {
+        await this.flush()
+        await Promise.allSettled([...this.compacting.values()])
+        await this.pool.end()
+      })()
+    }
+    return this.closing
+  }
+
+  /** Resolves once every write queued before the call has settled. */
+  private async flush (): Promise<void> {
+    while (this.inFlight !== null) await this.inFlight
+  }
+
+  /** Sends batches until the queue is empty; never rejects. */
+  private async drain (): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.takeBatch()
+        try {
+          await this.pool.query({
+            // Named: parsed and planned once per connection.
+            name: `tandem-store-${this.schema}`,
+            // ORDER BY ordinality: ids follow the order in which store() was
+            // called, so load() replays them in that order.
+            text: `INSERT INTO ${this.table} (doc, update)
+              SELECT b.doc, b.update
+              FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS b(doc, update, n)
+              ORDER BY b.n`,
+            values: [batch.map((w) => w.doc), batch.map((w) => w.update)]
+          })
+        } catch (err) {
+          const failure = wrap(err, `cannot store ${batch.length} update(s)`)
+          for (const w of batch) w.reject(failure)
+          continue
+        }
+        this.stats.writes++
+        this.stats.rows += batch.length
+        for (const w of batch) w.resolve()
+        this.countForCompaction(batch)
+      }
+    } finally {
+      this.inFlight = null
+    }
+  }
+
+  private takeBatch (): PendingWrite[] {
+    let bytes = 0
+    let n = 0
+    while (n < this.queue.length && n < this.maxBatchRows) {
+      bytes += this.queue[n].update.byteLength
+      if (n > 0 && bytes > this.maxBatchBytes) break
+      n++
+    }
+    return this.queue.splice(0, n)
+  }
+
+  private countForCompaction (batch: PendingWrite[]): void {
+    if (this.compactAfterRows === 0 || this.closing !== null) return
+    for (const w of batch) {
+      const n = (this.sinceCompaction.get(w.doc) ?? 0) + 1
+      if (n < this.compactAfterRows) {
+        // Re-insert so the map stays in least-recently-written order, and
+        // forget the oldest documents: the counters are a hint, not state.
+        this.sinceCompaction.delete(w.doc)
+        this.sinceCompaction.set(w.doc, n)
+        if (this.sinceCompaction.size > 10_000) {
+          this.sinceCompaction.delete(this.sinceCompaction.keys().next().value as string)
+        }
+        continue
+      }
+      this.sinceCompaction.delete(w.doc)
+      this.compact(w.doc).catch((err: Error) => this.onError(err))
+    }
+  }
+
+  private async compactNow (docName: string): Promise<void> {
+    let client: pg.PoolClient
+    try {
+      client = await this.pool.connect()
+    } catch (err) {
+      throw wrap(err, `cannot compact "${docName}"`)
+    }
+    let broken: unknown
+    try {
+      await client.query('BEGIN')
+      // Transaction-scoped: released by COMMIT or ROLLBACK, and by Postgres
+      // itself if this connection dies halfway.
+      const lock = await client.query<{ locked: boolean }>(
+        'SELECT pg_try_advisory_xact_lock(hashtext($1), hashtext($2)) AS locked',
+        [this.schema, docName]
+      )
+      if (!lock.rows[0].locked) {
+        await client.query('ROLLBACK')
+        this.stats.compactionsSkipped++
+        return
+      }
+      const res = await client.query<{ id: string; update: Buffer }>(
+        `SELECT id, update FROM ${this.table} WHERE doc = $1 ORDER BY id`,
+        [docName]
+      )
+      if (res.rows.length < 2) {
+        await client.query('ROLLBACK')
+        return
+      }
+      const merged = this.merge(res.rows.map((r) => r.update))
+      const ids = res.rows.map((r) => r.id)
+      const newest = ids.pop() as string
+      // The merged update replaces the newest merged row rather than being
+      // inserted: load() keeps returning rows in the order they were stored
+      // (rows that arrived meanwhile have larger ids), and if delete() removed
+      // the document meanwhile, this updates nothing instead of bringing the
+      // document back.
+      await client.query(`UPDATE ${this.table} SET update = $1 WHERE id = $2`, [merged, newest])
+      await client.query(`DELETE FROM ${this.table} WHERE id = ANY($1::bigint[])`, [ids])
+      await client.query('COMMIT')
+      this.stats.compactions++
+    } catch (err) {
+      broken = err
+      await client.query('ROLLBACK').catch(() => {})
+      throw wrap(err, `cannot compact "${docName}"`)
+    } finally {
+      // A client whose connection failed goes away instead of back to the pool.
+      client.release(broken instanceof Error ? broken : undefined)
+    }
+  }
+
+  private merge (updates: Uint8Array[]): Buffer {
+    let merged: Uint8Array
+    if (this.gc) {
+      // Applying to a document drops the content of deleted items, which
+      // mergeUpdates cannot do. Updates with missing dependencies are kept
+      // as pending and still part of the encoded state.
+      const doc = new Y.Doc()
+      try {
+        Y.transact(doc, () => {
+          for (const u of updates) Y.applyUpdate(doc, u)
+        })
+        merged = Y.encodeStateAsUpdate(doc)
+      } finally {
+        doc.destroy()
+      }
+    } else {
+      merged = Y.mergeUpdates(updates)
+    }
+    return Buffer.from(merged.buffer, merged.byteOffset, merged.byteLength)
+  }
+
+  private async migrate (): Promise<void> {
+    const s = quoteIdent(this.schema)
+    const client = await this.pool.connect()
+    let broken: unknown
+    try {
+      await client.query('BEGIN')
+      // Instances starting together would otherwise race on CREATE ... IF NOT
+      // EXISTS, which is not safe against concurrent creation.
+      await client.query("SELECT pg_advisory_xact_lock(hashtext('tandem:migrate'), hashtext($1))", [this.schema])
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`)
+      await client.query(`CREATE TABLE IF NOT EXISTS ${s}.schema_version (
+        one boolean PRIMARY KEY DEFAULT true CHECK (one),
+        version integer NOT NULL
+      )`)
+      const res = await client.query<{ version: number }>(`SELECT version FROM ${s}.schema_version`)
+      const current = res.rows[0]?.version ?? 0
+      if (current > SCHEMA_VERSION) {
+        throw new StorageError(
+          `schema "${this.schema}" is at version ${current}; this build knows up to ${SCHEMA_VERSION}`
+        )
+      }
+      for (let v = current; v < SCHEMA_VERSION; v++) {
+        for (const sql of MIGRATIONS[v](s)) await client.query(sql)
+      }
+      await client.query(
+        `INSERT INTO ${s}.schema_version (version) VALUES ($1)
+         ON CONFLICT (one) DO UPDATE SET version = EXCLUDED.version`,
+        [SCHEMA_VERSION]
+      )
+      await client.query('COMMIT')
+    } catch (err) {
+      broken = err
+      await client.query('ROLLBACK').catch(() => {})
+      throw err
+    } finally {
+      client.release(broken instanceof Error ? broken : undefined)
+    }
+  }
+
+  private async query<R extends pg.QueryResultRow> (text: string, values: unknown[], what: string): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(text, values)
+    } catch (err) {
+      throw wrap(err, what)
+    }
+  }
+
+  private assertOpen (): void {
+    if (this.closing !== null) throw new StorageError('Postgres storage is closed')
+  }
+}
+
+function wrap (err: unknown, what: string): StorageError {
+  if (err instanceof StorageError) return err
+  const reason = err instanceof Error ? err.message : String(err)
+  return new StorageError(`${what}: ${reason}`, { cause: err })
+}
+
+/** Quotes an SQL identifier; the schema name never reaches SQL unquoted. */
+function quoteIdent (name: string): string {
+  return `"${name.replace(/"/g, '""')}"`
+}
+
+function validateSchemaName (schema: string): void {
+  // 63 bytes is Postgres' identifier limit; longer names are silently cut,
+  // which could make two configured schemas the same one.
+  if (schema.length === 0 || Buffer.byteLength(schema) > 63 || schema.includes('\u0000')) {
+    throw new RangeError(`invalid Postgres schema name ${JSON.stringify(schema)}`)
+  }
+}
+
+function positiveInt (name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer`)
+  return value
+}
+
+function nonNegativeInt (name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer`)
+  return value
+}
