@@ -49,6 +49,13 @@ export interface ConnectOptions {
    */
   WebSocket?: WebSocketConstructor
   /**
+   * In a browser, drop the connection when the browser reports the network
+   * gone (`offline` event) and reconnect at once when it is back, instead of
+   * waiting for a dead socket to time out or for the next backoff step.
+   * @default true where `window` events exist
+   */
+  followNetwork?: boolean
+  /**
    * Upper bound of the provider's reconnect backoff.
    * @default 2500
    */
@@ -131,9 +138,39 @@ export function connect (options: ConnectOptions): TandemClient {
   }
   ydoc.on('update', onUpdate)
 
+  // The server forgets a client's awareness state when its socket closes but
+  // keeps that state's clock, and ignores a state that does not move the clock
+  // forward. Re-publishing on every connect moves it, so peers see this client
+  // again at once instead of after the next periodic renewal.
+  const onConnection = ({ status }: { status: string }): void => {
+    const state = awareness.getLocalState()
+    if (status === 'connected' && state !== null) awareness.setLocalState({ ...state })
+  }
+  provider.on('status', onConnection)
+
+  const network = (options.followNetwork ?? true) ? browserNetwork() : null
+  let pausedByNetwork = false
+  const onOffline = (): void => {
+    if (!provider.shouldConnect) return
+    pausedByNetwork = true
+    provider.disconnect()
+  }
+  const onOnline = (): void => {
+    if (!pausedByNetwork) return
+    pausedByNetwork = false
+    provider.connect()
+  }
+  network?.addEventListener('offline', onOffline)
+  network?.addEventListener('online', onOnline)
+
   let destroyed = false
   if (local !== null && shouldConnect) {
-    void local.whenSynced.then(() => { if (!destroyed) provider.connect() })
+    void local.whenSynced.then(() => {
+      const networkDown = (globalThis as { navigator?: { onLine?: boolean } }).navigator?.onLine === false
+      if (destroyed) return
+      if (network !== null && networkDown) pausedByNetwork = true
+      else provider.connect()
+    })
   }
 
   // Pending synced()/saved() promises; destroy() rejects them.
@@ -174,6 +211,9 @@ export function connect (options: ConnectOptions): TandemClient {
       if (destroyed) return
       destroyed = true
       ydoc.off('update', onUpdate)
+      provider.off('status', onConnection)
+      network?.removeEventListener('offline', onOffline)
+      network?.removeEventListener('online', onOnline)
       presence.destroy()
       tracker.destroy()
       // disconnect() publishes a null awareness state first, so peers see the
@@ -187,4 +227,15 @@ export function connect (options: ConnectOptions): TandemClient {
     }
   }
   return client
+}
+
+interface NetworkEvents {
+  addEventListener(type: string, listener: () => void): void
+  removeEventListener(type: string, listener: () => void): void
+}
+
+/** `window` in a browser (online/offline events), null elsewhere. */
+function browserNetwork (): NetworkEvents | null {
+  const g = globalThis as { window?: NetworkEvents, document?: unknown }
+  return g.window !== undefined && g.document !== undefined ? g.window : null
 }
