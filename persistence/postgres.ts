@@ -184,7 +184,9 @@ export class PostgresPersistence implements Persistence {
       [docName],
       `cannot load "${docName}"`
     )
-    return res.rows.map((r) => r.update)
+    // Plain views rather than Buffers: the interface speaks Uint8Array, and
+    // Buffer#slice shares memory where Uint8Array#slice copies.
+    return res.rows.map((r) => new Uint8Array(r.update.buffer, r.update.byteOffset, r.update.byteLength))
   }
 
   /**
