@@ -14,10 +14,8 @@ export const CloseCode = {
   POLICY_VIOLATION: 1008,
   /** A frame was larger than `maxMessageBytes`. */
   MESSAGE_TOO_BIG: 1009,
-  /** The server failed (storage error, load failure); reconnect to retry. */
+  /** The server failed: the document could not be loaded or a write was not stored. The client reconnects and re-syncs, so nothing it holds is lost. */
   INTERNAL_ERROR: 1011,
-  /** The document could not be loaded; the client retries. */
-  LOAD_FAILED: 4500,
   /** The connection's token expired; reconnect with a fresh token. */
   TOKEN_EXPIRED: 4401,
   /** The document was deleted through the HTTP API. */

@@ -1,0 +1,140 @@
+import type { IncomingMessage } from 'node:http'
+import type { Logger } from 'pino'
+import type * as Y from 'yjs'
+import type { Persistence } from '../persistence/types.js'
+import type { Fanout } from './fanout/types.js'
+import { TandemError } from './errors.js'
+
+export type PersistenceKind = 'leveldb' | 'postgres' | 'memory'
+export type Access = 'none' | 'read' | 'write'
+
+/** What `authenticate` decides for one request (upgrade or HTTP). */
+export type AuthResult =
+  | { userId: string; access: Access; expiresAtMs?: number }
+  | { reject: 401 | 403; code?: string; message?: string }
+
+/** Ways for a host application to extend the server. All are optional. */
+export interface Hooks {
+  /**
+   * Replaces JWT verification: decide who the request is and what it may do
+   * with `docName`. Runs before a WebSocket exists.
+   */
+  authenticate?: (request: IncomingMessage, docName: string) => AuthResult | Promise<AuthResult>
+  /** A document was loaded from storage into memory. */
+  onLoad?: (event: { docName: string; doc: Y.Doc }) => void
+  /** A document changed in memory (before it is stored). */
+  onChange?: (event: { docName: string; update: Uint8Array; origin: string }) => void
+  /** A batch of updates was stored (and is about to be relayed). */
+  onStore?: (event: { docName: string; update: Uint8Array }) => void
+}
+
+/**
+ * Every option of `createServer`, mirroring the CLI flags. Units are in the
+ * names. Each resource limit says what it protects against.
+ */
+export interface ServerOptions {
+  /** Listen port; 0 picks a free one. @default 1234 */
+  port?: number
+  /** Listen address. @default '0.0.0.0' */
+  host?: string
+  /** LevelDB directory. @default './data' */
+  dataDir?: string
+  /** Storage adapter, or an adapter instance. @default 'leveldb' */
+  persistence?: PersistenceKind | Persistence
+  /** Postgres connection string (for `persistence: 'postgres'`). */
+  databaseUrl?: string
+  /** Redis URL; turns on multi-instance fan-out. */
+  redisUrl?: string
+  /** A fan-out adapter instance (instead of `redisUrl`). */
+  fanout?: Fanout
+  /** HS256 secret; turns on JWT auth. */
+  authSecret?: string
+  /** PEM public key (RS256/ES256); turns on JWT auth with tokens signed elsewhere. */
+  authPublicKey?: string
+  /** pino level, or a pino logger to use. @default 'info' */
+  logLevel?: string
+  logger?: Logger
+  /** Largest frame or HTTP body accepted; bounds the memory one message can take. @default 8 MiB */
+  maxMessageBytes?: number
+  /** Connections per client address; bounds what one host can hold open. @default 1000 */
+  maxConnectionsPerIp?: number
+  /** Messages per second per connection (burst 2×); bounds CPU one client can take. @default 1000 */
+  rateLimitMessagesPerSec?: number
+  /** Bytes per second per connection (burst 2×); bounds bandwidth one client can take. @default 8 MiB */
+  rateLimitBytesPerSec?: number
+  /** Unsent bytes per connection before it is dropped as a slow consumer; bounds send-queue memory. @default 16 MiB */
+  maxBufferedBytes?: number
+  /** Bytes a connection may send while its document loads; bounds memory held by a client that never completes. @default 8 MiB */
+  maxPendingBytes?: number
+  /** How long a document may take to load before its clients are closed (they retry). @default 30000 */
+  loadTimeoutMs?: number
+  /** Ping interval; a peer that did not answer the previous ping is closed. @default 30000 */
+  pingIntervalMs?: number
+  /** Stored updates per document before a background compaction merges them. @default 500 */
+  compactAfterUpdates?: number
+  /** Trust the first X-Forwarded-For entry as the client address (only behind a proxy you run). @default false */
+  trustProxy?: boolean
+  /** Browser origins allowed to open WebSockets; unset allows all. */
+  allowedOrigins?: string[]
+  /** Longest document name in UTF-8 bytes. @default 512 */
+  maxDocNameBytes?: number
+  /** TCP listen backlog, so a connection storm is queued rather than dropped. @default 4096 */
+  backlog?: number
+  /** Webhook called (debounced per document) after a document changes. */
+  webhookUrl?: string
+  /** HMAC-SHA256 secret for the webhook signature header. */
+  webhookSecret?: string
+  hooks?: Hooks
+}
+
+export const DEFAULTS = Object.freeze({
+  port: 1234,
+  host: '0.0.0.0',
+  dataDir: './data',
+  persistence: 'leveldb' as PersistenceKind,
+  logLevel: 'info',
+  maxMessageBytes: 8 * 1024 * 1024,
+  maxConnectionsPerIp: 1000,
+  rateLimitMessagesPerSec: 1000,
+  rateLimitBytesPerSec: 8 * 1024 * 1024,
+  maxBufferedBytes: 16 * 1024 * 1024,
+  maxPendingBytes: 8 * 1024 * 1024,
+  loadTimeoutMs: 30_000,
+  pingIntervalMs: 30_000,
+  compactAfterUpdates: 500,
+  trustProxy: false,
+  maxDocNameBytes: 512,
+  backlog: 4096
+})
+
+export type Config = Readonly<typeof DEFAULTS & Omit<ServerOptions, keyof typeof DEFAULTS> & {
+  persistence: PersistenceKind | Persistence
+  hooks: Hooks
+}>
+
+const positiveIntegers = [
+  'maxMessageBytes', 'maxConnectionsPerIp', 'rateLimitMessagesPerSec', 'rateLimitBytesPerSec',
+  'maxBufferedBytes', 'maxPendingBytes', 'loadTimeoutMs', 'pingIntervalMs', 'compactAfterUpdates',
+  'maxDocNameBytes', 'backlog'
+] as const
+
+/** Fills defaults, validates, rejects contradictions, and freezes. */
+export function resolveConfig (options: ServerOptions = {}): Config {
+  const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined))
+  const config = { ...DEFAULTS, ...defined, hooks: options.hooks ?? {} } as Config
+  const invalid = (message: string): never => { throw new TandemError('CONFIG_INVALID', message) }
+  if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) invalid(`port must be an integer from 0 to 65535, got ${String(options.port)}`)
+  for (const key of positiveIntegers) {
+    const value = config[key]
+    if (!Number.isInteger(value) || value <= 0) invalid(`${key} must be a positive integer, got ${String(value)}`)
+  }
+  if (typeof config.persistence === 'string' && !['leveldb', 'postgres', 'memory'].includes(config.persistence)) {
+    invalid(`persistence must be leveldb, postgres or memory, got ${config.persistence}`)
+  }
+  if (config.persistence === 'postgres' && !config.databaseUrl) invalid('persistence postgres needs a database URL (--database-url or DATABASE_URL)')
+  if (config.authSecret !== undefined && config.authPublicKey !== undefined) invalid('set either an auth secret (HS256) or a public key (RS256/ES256), not both')
+  if (config.authSecret !== undefined && config.authSecret.length < 16) invalid('the auth secret must be at least 16 characters')
+  if (config.redisUrl !== undefined && config.fanout !== undefined) invalid('set either redisUrl or a fanout adapter, not both')
+  if (config.webhookSecret !== undefined && config.webhookUrl === undefined) invalid('a webhook secret needs a webhook URL')
+  return Object.freeze(config)
+}

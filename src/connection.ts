@@ -1,0 +1,211 @@
+import type { Logger } from 'pino'
+import type { WebSocket } from 'ws'
+import { CloseCode } from './close-codes.js'
+import type { Access } from './config.js'
+import type { Metrics } from './metrics.js'
+import type { Origin } from './origin.js'
+import { decodeMessage, encodePermissionDenied, encodeStored, ProtocolError, type Message } from './protocol.js'
+import type { Room } from './room.js'
+
+export interface ConnectionOptions {
+  id: number
+  access: Exclude<Access, 'none'>
+  userId?: string
+  ip: string
+  docName: string
+  /** Token expiry; the connection is closed when it passes. */
+  expiresAtMs?: number
+  maxBufferedBytes: number
+  maxPendingBytes: number
+  metrics: Metrics
+  logger: Logger
+  /** Per-message admission (rate limits); returns a close reason to refuse. */
+  admit?: (bytes: number) => string | null
+}
+
+/**
+ * One client socket. Frames that arrive before the room is loaded are held
+ * (bounded by `maxPendingBytes`) and processed in order once it is.
+ */
+export class Connection {
+  readonly origin: Origin
+  /** Awareness client ids this connection announced; removed when it closes. */
+  readonly awarenessClients = new Set<number>()
+  /** Set by the server's ping sweep; cleared by a pong. */
+  alive = true
+  closed = false
+  readonly openedAt = Date.now()
+  private room: Room | null = null
+  private held: Uint8Array[] | null = []
+  private heldBytes = 0
+  private deniedSent = false
+  private expiryTimer: NodeJS.Timeout | undefined
+  readonly log: Logger
+
+  constructor (readonly ws: WebSocket, readonly options: ConnectionOptions, private readonly onClose: (conn: Connection, code: number, reason: string) => void) {
+    this.origin = { kind: 'connection', connection: this }
+    this.log = options.logger
+    ws.binaryType = 'nodebuffer'
+    ws.on('message', this.onMessage)
+    ws.on('pong', () => { this.alive = true })
+    ws.on('close', (code: number, reason: Buffer) => this.finish(code, reason.toString()))
+    ws.on('error', (err) => {
+      // ws closes the socket after an error (e.g. 1009 for maxPayload); log why.
+      const code = (err as { code?: string }).code
+      this.log.info({ err: err.message, code }, 'socket error')
+    })
+    if (options.expiresAtMs !== undefined) {
+      const ms = Math.max(0, options.expiresAtMs - Date.now())
+      // setTimeout caps at ~24.8 days; longer tokens are checked again then.
+      this.expiryTimer = setTimeout(() => this.close(CloseCode.TOKEN_EXPIRED, 'token expired'), Math.min(ms, 2 ** 31 - 1))
+    }
+  }
+
+  get access (): Exclude<Access, 'none'> {
+    return this.options.access
+  }
+
+  /** Binds to the loaded room and processes the frames that waited for it. */
+  attach (room: Room): void {
+    if (this.closed) return
+    this.room = room
+    room.join(this)
+    const held = this.held ?? []
+    this.held = null
+    for (const frame of held) {
+      if (this.closed) return
+      this.handle(frame)
+    }
+  }
+
+  private readonly onMessage = (data: Buffer, isBinary: boolean): void => {
+    if (this.closed) return
+    const frame = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    this.options.metrics.bytesIn.inc(frame.byteLength)
+    const refusal = this.options.admit?.(frame.byteLength)
+    if (refusal != null) {
+      this.close(CloseCode.POLICY_VIOLATION, refusal)
+      return
+    }
+    if (!isBinary) {
+      this.close(CloseCode.INVALID_DATA, 'text frames are not part of the protocol')
+      return
+    }
+    if (this.held !== null) {
+      this.heldBytes += frame.byteLength
+      if (this.heldBytes > this.options.maxPendingBytes) {
+        this.close(CloseCode.POLICY_VIOLATION, 'too much data before the document loaded')
+        return
+      }
+      this.held.push(frame)
+      return
+    }
+    this.handle(frame)
+  }
+
+  private handle (frame: Uint8Array): void {
+    const room = this.room
+    if (room === null) return
+    let message: Message
+    try {
+      message = decodeMessage(frame)
+    } catch (err) {
+      if (err instanceof ProtocolError) {
+        this.log.warn({ code: err.code, reason: err.message }, 'malformed frame')
+        this.close(CloseCode.PROTOCOL_ERROR, `malformed frame: ${err.message}`)
+        return
+      }
+      throw err
+    }
+    this.options.metrics.messagesIn.inc({ type: message.type })
+    try {
+      switch (message.type) {
+        case 'sync-step1':
+          room.answerSyncStep1(this, message.stateVector)
+          break
+        case 'sync-step2':
+        case 'sync-update':
+          if (this.access !== 'write') {
+            this.dropReadOnlyUpdate()
+            break
+          }
+          room.applyUpdate(message.update, this.origin)
+          break
+        case 'awareness':
+          room.applyAwareness(message.update, this.origin)
+          break
+        case 'query-awareness': {
+          const reply = room.awarenessMessage()
+          if (reply !== null) this.send(reply)
+          break
+        }
+        case 'stored': {
+          const sequence = message.sequence
+          room.whenStored().then(() => this.send(encodeStored(sequence)), () => {})
+          break
+        }
+        case 'auth':
+          break
+        case 'unknown':
+          // Forward compatibility: a newer client may speak more than we do.
+          this.options.metrics.unknownMessages.inc()
+          break
+      }
+    } catch (err) {
+      // The message decoded but its content (update, state vector, awareness) is invalid.
+      this.log.warn({ err: (err as Error).message, type: message.type }, 'invalid message content')
+      this.close(CloseCode.INVALID_DATA, `invalid ${message.type} content`)
+    }
+  }
+
+  private dropReadOnlyUpdate (): void {
+    this.options.metrics.droppedUpdates.inc({ reason: 'read-only' })
+    if (!this.deniedSent) {
+      this.deniedSent = true
+      this.log.info('dropped document updates from a read-only connection')
+      this.send(encodePermissionDenied('read-only access: updates are not applied'))
+    }
+  }
+
+  /**
+   * Queues a frame. A peer that lets more than `maxBufferedBytes` pile up is
+   * dropped: a slow consumer must not make the server buffer without bound.
+   */
+  send (frame: Uint8Array): void {
+    if (this.closed) return
+    const ws = this.ws
+    if (ws.readyState !== ws.OPEN) return
+    if (ws.bufferedAmount + frame.byteLength > this.options.maxBufferedBytes) {
+      this.close(CloseCode.POLICY_VIOLATION, 'slow consumer: send buffer full')
+      return
+    }
+    this.options.metrics.bytesOut.inc(frame.byteLength)
+    ws.send(frame, { binary: true })
+  }
+
+  /** Closes with a code and reason. Safe to call twice. */
+  close (code: number, reason: string): void {
+    if (this.closed) return
+    const ws = this.ws
+    if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) {
+      ws.close(code, reason)
+      // A peer that never answers the close handshake must not hold the socket.
+      setTimeout(() => ws.terminate(), 5000).unref()
+    }
+    this.finish(code, reason)
+  }
+
+  /** Closes without a handshake (dead peer). */
+  terminate (reason: string): void {
+    this.ws.terminate()
+    this.finish(CloseCode.PING_TIMEOUT, reason)
+  }
+
+  private finish (code: number, reason: string): void {
+    if (this.closed) return
+    this.closed = true
+    clearTimeout(this.expiryTimer)
+    this.held = null
+    this.onClose(this, code, reason)
+  }
+}

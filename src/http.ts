@@ -1,0 +1,190 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import * as Y from 'yjs'
+import { TandemError, type ErrorCode, ErrorCodes } from './errors.js'
+import { HTTP_ORIGIN } from './origin.js'
+import type { ServerContext } from './server.js'
+import { safeUrl } from './logger.js'
+import { docNameFromPath } from './authorize.js'
+
+type Handler = (ctx: ServerContext, req: IncomingMessage, res: ServerResponse, docName: string) => Promise<void>
+
+interface Route {
+  method: string
+  /** Matched against the raw (still percent-encoded) path, so `%2F` in a name never splits it. */
+  pattern: RegExp
+  handler: Handler
+}
+
+const DOC = '([^?]+?)'
+
+/** The HTTP API: one table, matched in order. */
+const routes: Route[] = [
+  { method: 'GET', pattern: /^\/healthz$/, handler: healthz },
+  { method: 'GET', pattern: /^\/metrics$/, handler: metricsRoute },
+  { method: 'POST', pattern: new RegExp(`^/docs/${DOC}/update$`), handler: postUpdate },
+  { method: 'GET', pattern: new RegExp(`^/docs/${DOC}/presence$`), handler: presence },
+  { method: 'GET', pattern: new RegExp(`^/docs/${DOC}$`), handler: getDoc }
+]
+
+/** Serves a request; returns false (without answering) when no route matches a non-tandem path. */
+export async function handleHttp (ctx: ServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0]
+  try {
+    const matching = routes.filter((r) => r.pattern.test(path))
+    if (matching.length === 0) throw new TandemError('NOT_FOUND', `no route for ${path}`)
+    const route = matching.find((r) => r.method === req.method || (req.method === 'HEAD' && r.method === 'GET'))
+    if (route === undefined) {
+      res.setHeader('Allow', matching.map((r) => r.method).join(', '))
+      throw new TandemError('METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed on ${path}`)
+    }
+    const raw = route.pattern.exec(path)?.[1]
+    let docName = ''
+    if (raw !== undefined) {
+      try {
+        docName = docNameFromPath(raw)
+      } catch {
+        throw new TandemError('DOC_NAME_INVALID', 'malformed percent-encoding in the document name')
+      }
+    }
+    await route.handler(ctx, req, res, docName)
+  } catch (err) {
+    const error = err instanceof TandemError
+      ? err
+      : (err as { code?: string }).code === 'STORAGE_FAILED'
+          ? new TandemError('STORAGE_FAILED', (err as Error).message)
+          : new TandemError('INTERNAL', 'internal error')
+    if (error.code === 'INTERNAL') ctx.logger.error({ err, url: safeUrl(req.url) }, 'HTTP request failed')
+    sendError(res, error.code, error.message)
+  }
+}
+
+export function sendError (res: ServerResponse, code: ErrorCode, message: string): void {
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  sendJson(res, ErrorCodes[code].status, { error: { code, message } })
+}
+
+function sendJson (res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body)
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) })
+  res.end(text)
+}
+
+async function grantFor (ctx: ServerContext, req: IncomingMessage, docName: string, needed: 'read' | 'write') {
+  const grant = await ctx.authorize.http(req, docName)
+  if ('error' in grant) {
+    ctx.metrics.authFailures.inc({ reason: grant.error.code })
+    throw new TandemError(grant.error.code, grant.error.message)
+  }
+  if (needed === 'write' && grant.access !== 'write') throw new TandemError('FORBIDDEN', `read-only access to ${docName}`)
+  return grant
+}
+
+async function healthz (ctx: ServerContext, _req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const base = { version: VERSION, uptimeSec: Math.round((Date.now() - ctx.startedAt) / 1000) }
+  if (ctx.isShuttingDown()) {
+    sendJson(res, 503, { status: 'shutting-down', ...base })
+    return
+  }
+  try {
+    await ctx.persistence().check()
+  } catch (err) {
+    sendJson(res, 503, { status: 'degraded', reason: `storage: ${(err as Error).message}`, ...base })
+    return
+  }
+  try {
+    await ctx.fanout().check()
+  } catch (err) {
+    sendJson(res, 503, { status: 'degraded', reason: `fanout: ${(err as Error).message}`, ...base })
+    return
+  }
+  sendJson(res, 200, { status: 'ok', ...base, connections: ctx.connectionCount(), rooms: ctx.rooms.size })
+}
+
+async function metricsRoute (ctx: ServerContext, _req: IncomingMessage, res: ServerResponse): Promise<void> {
+  let awareness = 0
+  for (const room of ctx.rooms.rooms()) awareness += room.awarenessCount()
+  ctx.metrics.awarenessStates.set(awareness)
+  const text = await ctx.metrics.registry.metrics()
+  res.writeHead(200, { 'Content-Type': ctx.metrics.registry.contentType })
+  res.end(text)
+}
+
+/** Runs `fn` with a hold on the loaded room, so it cannot unload meanwhile. */
+async function withRoom<T> (ctx: ServerContext, docName: string, fn: (room: import('./room.js').Room) => Promise<T>): Promise<T> {
+  if (ctx.isShuttingDown()) throw new TandemError('SHUTTING_DOWN', 'the server is shutting down')
+  const room = await ctx.rooms.acquire(docName).catch((err) => {
+    throw new TandemError('STORAGE_FAILED', `the document did not load: ${(err as Error).message}`)
+  })
+  try {
+    return await fn(room)
+  } finally {
+    ctx.rooms.release(room)
+  }
+}
+
+async function getDoc (ctx: ServerContext, req: IncomingMessage, res: ServerResponse, docName: string): Promise<void> {
+  await grantFor(ctx, req, docName, 'read')
+  const update = await withRoom(ctx, docName, (room) => room.snapshot())
+  res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': update.byteLength })
+  res.end(update)
+}
+
+async function postUpdate (ctx: ServerContext, req: IncomingMessage, res: ServerResponse, docName: string): Promise<void> {
+  await grantFor(ctx, req, docName, 'write')
+  const body = await readBody(req, ctx.config.maxMessageBytes)
+  if (body.byteLength === 0) throw new TandemError('UPDATE_INVALID', 'the body is empty; send a binary Yjs update')
+  try {
+    // Decode fully before touching the document, so a bad body changes nothing.
+    Y.decodeUpdate(body)
+  } catch {
+    throw new TandemError('UPDATE_INVALID', 'the body is not a Yjs update')
+  }
+  await withRoom(ctx, docName, async (room) => {
+    room.applyUpdate(body, HTTP_ORIGIN)
+    await room.whenStored().catch((err) => {
+      throw new TandemError('STORAGE_FAILED', `the update was not stored: ${(err as Error).message}`)
+    })
+  })
+  sendJson(res, 200, { stored: true, doc: docName })
+}
+
+async function presence (ctx: ServerContext, req: IncomingMessage, res: ServerResponse, docName: string): Promise<void> {
+  await grantFor(ctx, req, docName, 'read')
+  const room = ctx.rooms.peek(docName)
+  const states = room === undefined
+    ? []
+    : [...room.awareness.getStates()].map(([clientId, state]) => ({ clientId, state }))
+  sendJson(res, 200, states)
+}
+
+function readBody (req: IncomingMessage, maxBytes: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'])
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      reject(new TandemError('BODY_TOO_LARGE', `the body is larger than ${maxBytes} bytes`))
+      req.resume()
+      return
+    }
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.byteLength
+      if (size > maxBytes) {
+        reject(new TandemError('BODY_TOO_LARGE', `the body is larger than ${maxBytes} bytes`))
+        req.destroy()
+        return
+      }
+      chunks.push(chunk)
+    })
+    req.on('end', () => {
+      const buf = Buffer.concat(chunks)
+      resolve(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength))
+    })
+    req.on('error', reject)
+  })
+}
+
+const VERSION = '0.1.0'

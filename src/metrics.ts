@@ -1,0 +1,34 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+/**
+ * Prometheus metrics, one registry per server (never the global one, so
+ * several servers in one process do not share counters).
+ */
+export function createMetrics () {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'tandem_process_' })
+  const m = {
+    registry,
+    connections: new Gauge({ name: 'tandem_connections', help: 'Open WebSocket connections', registers: [registry] }),
+    rooms: new Gauge({ name: 'tandem_rooms_loaded', help: 'Documents loaded in memory', registers: [registry] }),
+    messagesIn: new Counter({ name: 'tandem_messages_in_total', help: 'Messages received, by type', labelNames: ['type'], registers: [registry] }),
+    messagesOut: new Counter({ name: 'tandem_messages_out_total', help: 'Messages sent, by type', labelNames: ['type'], registers: [registry] }),
+    bytesIn: new Counter({ name: 'tandem_bytes_in_total', help: 'WebSocket payload bytes received', registers: [registry] }),
+    bytesOut: new Counter({ name: 'tandem_bytes_out_total', help: 'WebSocket payload bytes sent', registers: [registry] }),
+    updatesApplied: new Counter({ name: 'tandem_updates_applied_total', help: 'Document updates applied, by origin', labelNames: ['origin'], registers: [registry] }),
+    droppedUpdates: new Counter({ name: 'tandem_updates_dropped_total', help: 'Updates dropped, by reason', labelNames: ['reason'], registers: [registry] }),
+    storeSeconds: new Histogram({ name: 'tandem_storage_write_seconds', help: 'Time to store one batch', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry] }),
+    batchSize: new Histogram({ name: 'tandem_storage_batch_updates', help: 'Updates per stored batch', buckets: [1, 2, 5, 10, 20, 50, 100, 500], registers: [registry] }),
+    applyStoreSeconds: new Histogram({ name: 'tandem_update_apply_store_seconds', help: 'From receiving an update to relaying it stored', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry] }),
+    storageErrors: new Counter({ name: 'tandem_storage_errors_total', help: 'Failed loads and writes', labelNames: ['op'], registers: [registry] }),
+    awarenessStates: new Gauge({ name: 'tandem_awareness_states', help: 'Awareness states held across loaded documents', registers: [registry] }),
+    unknownMessages: new Counter({ name: 'tandem_unknown_messages_total', help: 'Messages of an unknown type (ignored)', registers: [registry] }),
+    authFailures: new Counter({ name: 'tandem_auth_failures_total', help: 'Rejected requests, by reason', labelNames: ['reason'], registers: [registry] }),
+    closes: new Counter({ name: 'tandem_closes_total', help: 'Connections closed, by close code', labelNames: ['code'], registers: [registry] }),
+    rateLimited: new Counter({ name: 'tandem_rate_limit_hits_total', help: 'Connections closed by a rate limit, by kind', labelNames: ['kind'], registers: [registry] }),
+    forgedAwareness: new Counter({ name: 'tandem_awareness_forged_total', help: 'Awareness entries dropped because the connection does not own the client id', registers: [registry] })
+  }
+  return m
+}
+
+export type Metrics = ReturnType<typeof createMetrics>

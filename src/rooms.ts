@@ -1,0 +1,126 @@
+import type { Logger } from 'pino'
+import { Room, type RoomDeps } from './room.js'
+
+interface Entry {
+  room: Room
+  /** Resolves when the room is loaded and joined the fan-out; rejects if either failed. */
+  ready: Promise<Room>
+}
+
+/**
+ * The loaded documents. Loads are single-flight (however many clients ask at
+ * once, a document is read from storage once) and unloads wait until every
+ * write is stored, re-checking after each await that nobody came back.
+ */
+export class RoomRegistry {
+  private readonly entries = new Map<string, Entry>()
+  private closing = false
+
+  constructor (private readonly deps: Omit<RoomDeps, 'onFailed'> & { loadTimeoutMs: number; logger: Logger; onCountChange: (n: number) => void }) {}
+
+  get size (): number {
+    return this.entries.size
+  }
+
+  /** The loaded room for `name`, if any (never starts a load). */
+  peek (name: string): Room | undefined {
+    const entry = this.entries.get(name)
+    return entry !== undefined && !entry.room.destroyed && entry.room.failed === null ? entry.room : undefined
+  }
+
+  rooms (): Room[] {
+    return [...this.entries.values()].map((e) => e.room)
+  }
+
+  /**
+   * Takes a hold on the room for `name`, loading it if needed. Every
+   * successful `acquire` must be paired with one `release`.
+   */
+  async acquire (name: string): Promise<Room> {
+    if (this.closing) throw new Error('server is shutting down')
+    let entry = this.entries.get(name)
+    if (entry === undefined || entry.room.failed !== null || entry.room.destroyed) {
+      entry = this.startLoad(name)
+    }
+    entry.room.holds++
+    try {
+      const room = await entry.ready
+      return room
+    } catch (err) {
+      entry.room.holds--
+      throw err
+    }
+  }
+
+  private startLoad (name: string): Entry {
+    const room = new Room(name, { ...this.deps, onFailed: (r) => this.forget(r) })
+    const ready = (async () => {
+      let timer: NodeJS.Timeout | undefined
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`loading took longer than ${this.deps.loadTimeoutMs} ms`)), this.deps.loadTimeoutMs)
+      })
+      try {
+        await Promise.race([room.load(), timeout])
+        await Promise.race([this.deps.fanout.join(name, room), timeout])
+        return room
+      } catch (err) {
+        this.deps.metrics.storageErrors.inc({ op: 'load' })
+        this.deps.logger.error({ err, doc: name }, 'loading a document failed')
+        // Never serve (or store over) a document that did not load.
+        this.forget(room)
+        throw err
+      } finally {
+        clearTimeout(timer)
+      }
+    })()
+    // The failure is reported to every acquirer; do not let it go unhandled here.
+    ready.catch(() => {})
+    const entry = { room, ready }
+    this.entries.set(name, entry)
+    this.deps.onCountChange(this.entries.size)
+    return entry
+  }
+
+  /** Gives back a hold; the last one unloads the room once its writes are stored. */
+  release (room: Room): void {
+    room.holds--
+    if (room.holds > 0) return
+    void this.unloadWhenIdle(room)
+  }
+
+  private async unloadWhenIdle (room: Room): Promise<void> {
+    // Bounded by activity: each turn waits for the writes queued so far.
+    for (;;) {
+      try {
+        await room.whenStored()
+      } catch {
+        // A failed room is forgotten by `fail`; nothing to store.
+      }
+      // Re-check: a client may have arrived while we waited.
+      if (room.holds > 0 || room.destroyed) return
+      if (room.idle) {
+        this.forget(room)
+        return
+      }
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+  }
+
+  private forget (room: Room): void {
+    const entry = this.entries.get(room.name)
+    if (entry?.room === room) {
+      this.entries.delete(room.name)
+      this.deps.onCountChange(this.entries.size)
+      this.deps.fanout.leave(room.name).catch((err) => this.deps.logger.warn({ err, doc: room.name }, 'leaving the fan-out failed'))
+    }
+    room.destroy()
+  }
+
+  /** Waits until every room has stored its writes, then unloads all. */
+  async close (): Promise<void> {
+    this.closing = true
+    const rooms = this.rooms()
+    await Promise.all(rooms.map((room) => room.whenStored().catch(() => {})))
+    for (const room of rooms) this.forget(room)
+  }
+}

@@ -1,0 +1,325 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
+import type { Logger } from 'pino'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { createPersistence } from '../persistence/index.js'
+import type { Persistence } from '../persistence/types.js'
+import { CloseCode } from './close-codes.js'
+import { resolveConfig, type Access, type AuthResult, type Config, type ServerOptions } from './config.js'
+import { Connection } from './connection.js'
+import { ErrorCodes, TandemError, type ErrorCode } from './errors.js'
+import { LocalFanout, type Fanout } from './fanout/types.js'
+import { handleHttp } from './http.js'
+import { createLogger, safeUrl } from './logger.js'
+import { createMetrics, type Metrics } from './metrics.js'
+import { RoomRegistry } from './rooms.js'
+import { createAuthorizer, type Authorizer } from './authorize.js'
+
+export interface TandemServer {
+  /** The resolved, frozen configuration. */
+  readonly config: Config
+  readonly metrics: Metrics
+  readonly logger: Logger
+  /** The HTTP server: our own, or the one passed to `attach`. */
+  readonly httpServer: HttpServer
+  /** Starts listening on `config.port` / `config.host` (our own HTTP server). */
+  listen(): Promise<{ port: number; host: string; url: string }>
+  /**
+   * Routes upgrades (and, unless `{ http: false }`, HTTP requests under the
+   * tandem routes) of an existing server to tandem.
+   */
+  attach(server: HttpServer, options?: { http?: boolean }): void
+  /** Handles one upgrade request (for hosts that route upgrades themselves). */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void
+  /** Stops accepting, closes clients (1001), stores every pending write, closes storage. Idempotent. */
+  close(): Promise<void>
+  /** Resolves once storage (and fan-out) are open. */
+  ready(): Promise<void>
+}
+
+/** Internals shared with the HTTP routes. */
+export interface ServerContext {
+  config: Config
+  logger: Logger
+  metrics: Metrics
+  rooms: RoomRegistry
+  persistence: () => Persistence
+  fanout: () => Fanout
+  authorize: Authorizer
+  isShuttingDown: () => boolean
+  startedAt: number
+  connectionCount: () => number
+  closeDocConnections: (docName: string, code: number, reason: string) => number
+}
+
+let nextConnectionId = 1
+
+/**
+ * The composition root: owns the HTTP server, the WebSocket server (noServer
+ * mode), the room registry, storage, fan-out, metrics and the logger.
+ */
+export function createServer (options: ServerOptions = {}): TandemServer {
+  const config = resolveConfig(options)
+  const logger = config.logger ?? createLogger(config.logLevel)
+  const metrics = createMetrics()
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes, perMessageDeflate: false })
+  const connections = new Set<Connection>()
+  const ipCounts = new Map<string, number>()
+  let persistence: Persistence | undefined
+  let fanout: Fanout | undefined
+  let shuttingDown = false
+  let closePromise: Promise<void> | undefined
+  let httpServer: HttpServer | undefined
+  let ownHttp = false
+  const startedAt = Date.now()
+
+  const ready = (async () => {
+    persistence = typeof config.persistence === 'string'
+      ? await createPersistence({ kind: config.persistence, dataDir: config.dataDir, databaseUrl: config.databaseUrl })
+      : config.persistence
+    if (config.fanout !== undefined) fanout = config.fanout
+    else if (config.redisUrl !== undefined) {
+      const { RedisFanout } = await import('./fanout/redis.js')
+      fanout = await RedisFanout.open({ url: config.redisUrl, logger })
+    } else fanout = new LocalFanout()
+  })()
+  ready.catch(() => {})
+
+  // The registry needs storage; it is created lazily behind `ready`.
+  let registry: RoomRegistry | undefined
+  const rooms = (): RoomRegistry => {
+    if (registry === undefined) {
+      if (persistence === undefined || fanout === undefined) throw new TandemError('STORAGE_FAILED', 'storage is not open yet')
+      registry = new RoomRegistry({
+        persistence,
+        fanout,
+        metrics,
+        logger,
+        hooks: config.hooks,
+        compactAfterUpdates: config.compactAfterUpdates,
+        loadTimeoutMs: config.loadTimeoutMs,
+        onCountChange: (n) => metrics.rooms.set(n)
+      })
+    }
+    return registry
+  }
+
+  if (config.authSecret === undefined && config.authPublicKey === undefined && config.hooks.authenticate === undefined) {
+    logger.warn('no auth configured (--auth-secret, --auth-public-key or an authenticate hook): every document is open to everyone who can reach this server')
+  }
+  const authorize = createAuthorizer(config)
+
+  const pingTimer = setInterval(() => {
+    for (const conn of connections) {
+      if (!conn.alive) {
+        conn.log.info('no pong since the last ping: closing a dead connection')
+        conn.terminate('ping timeout')
+        continue
+      }
+      conn.alive = false
+      try {
+        conn.ws.ping()
+      } catch {
+        // the socket is already closing
+      }
+    }
+  }, config.pingIntervalMs)
+  pingTimer.unref()
+
+  const context: ServerContext = {
+    config,
+    logger,
+    metrics,
+    get rooms () { return rooms() },
+    persistence: () => {
+      if (persistence === undefined) throw new TandemError('STORAGE_FAILED', 'storage is not open yet')
+      return persistence
+    },
+    fanout: () => fanout ?? new LocalFanout(),
+    authorize,
+    isShuttingDown: () => shuttingDown,
+    startedAt,
+    connectionCount: () => connections.size,
+    closeDocConnections: (docName, code, reason) => {
+      let n = 0
+      for (const conn of [...connections]) {
+        if (conn.options.docName === docName) { conn.close(code, reason); n++ }
+      }
+      return n
+    }
+  }
+
+  function rejectUpgrade (socket: Duplex, code: ErrorCode, message: string): void {
+    const status = ErrorCodes[code].status
+    const body = JSON.stringify({ error: { code, message } })
+    socket.end(
+      `HTTP/1.1 ${status} ${statusText(status)}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+    )
+  }
+
+  function handleUpgrade (request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => {})
+    upgrade(request, socket, head).catch((err) => {
+      logger.error({ err, url: safeUrl(request.url) }, 'upgrade failed')
+      if (!socket.destroyed) rejectUpgrade(socket, 'INTERNAL', 'internal error')
+    })
+  }
+
+  async function upgrade (request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    if (shuttingDown) return rejectUpgrade(socket, 'SHUTTING_DOWN', 'the server is shutting down')
+    const decision = await authorize.upgrade(request)
+    if ('error' in decision) {
+      metrics.authFailures.inc({ reason: decision.error.code })
+      return rejectUpgrade(socket, decision.error.code, decision.error.message)
+    }
+    const { docName, ip, auth } = decision
+    const count = ipCounts.get(ip) ?? 0
+    if (count >= config.maxConnectionsPerIp) {
+      return rejectUpgrade(socket, 'TOO_MANY_CONNECTIONS', `more than ${config.maxConnectionsPerIp} connections from this address`)
+    }
+    try {
+      await ready
+    } catch (err) {
+      return rejectUpgrade(socket, 'STORAGE_FAILED', 'storage is not available')
+    }
+    if (shuttingDown || socket.destroyed) {
+      if (!socket.destroyed) rejectUpgrade(socket, 'SHUTTING_DOWN', 'the server is shutting down')
+      return
+    }
+    ipCounts.set(ip, (ipCounts.get(ip) ?? 0) + 1)
+    wss.handleUpgrade(request, socket, head, (ws) => onConnection(ws, docName, ip, auth))
+  }
+
+  function onConnection (ws: WebSocket, docName: string, ip: string, auth: { userId?: string; access: Exclude<Access, 'none'>; expiresAtMs?: number }): void {
+    const id = nextConnectionId++
+    const log = logger.child({ conn: id, doc: docName, user: auth.userId, ip })
+    const conn = new Connection(ws, {
+      id,
+      access: auth.access,
+      userId: auth.userId,
+      ip,
+      docName,
+      expiresAtMs: auth.expiresAtMs,
+      maxBufferedBytes: config.maxBufferedBytes,
+      maxPendingBytes: config.maxPendingBytes,
+      metrics,
+      logger: log,
+      admit: authorize.admitter()
+    }, onConnectionClosed)
+    connections.add(conn)
+    metrics.connections.set(connections.size)
+    log.info({ access: auth.access }, 'connected')
+    const registryNow = rooms()
+    registryNow.acquire(docName).then((room) => {
+      if (conn.closed) {
+        registryNow.release(room)
+        return
+      }
+      roomOf.set(conn, room)
+      conn.attach(room)
+    }, (err) => {
+      log.warn({ err: (err as Error).message }, 'document did not load; closing so the client retries')
+      conn.close(CloseCode.INTERNAL_ERROR, 'document load failed, retry')
+    })
+  }
+
+  const roomOf = new WeakMap<Connection, import('./room.js').Room>()
+
+  function onConnectionClosed (conn: Connection, code: number, reason: string): void {
+    connections.delete(conn)
+    metrics.connections.set(connections.size)
+    metrics.closes.inc({ code: String(code) })
+    const left = (ipCounts.get(conn.options.ip) ?? 1) - 1
+    if (left <= 0) ipCounts.delete(conn.options.ip)
+    else ipCounts.set(conn.options.ip, left)
+    conn.log.info({ code, reason, durationMs: Date.now() - conn.openedAt }, 'disconnected')
+    const room = roomOf.get(conn)
+    if (room !== undefined) {
+      roomOf.delete(conn)
+      room.leave(conn)
+      registry?.release(room)
+    }
+  }
+
+  function attach (server: HttpServer, attachOptions: { http?: boolean } = {}): void {
+    httpServer = server
+    server.on('upgrade', handleUpgrade)
+    if (attachOptions.http !== false) {
+      server.prependListener('request', (req, res) => {
+        void handleHttp(context, req, res)
+      })
+    }
+  }
+
+  async function listen (): Promise<{ port: number; host: string; url: string }> {
+    if (httpServer === undefined) {
+      const server = createHttpServer()
+      ownHttp = true
+      attach(server)
+    }
+    await ready
+    const server = httpServer as HttpServer
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen({ port: config.port, host: config.host, backlog: config.backlog }, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+    const address = server.address() as AddressInfo
+    const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address
+    const url = `ws://${shownHost}:${address.port}`
+    logger.info({ url, persistence: persistence?.name, port: address.port }, `listening on ${url}`)
+    return { port: address.port, host: address.address, url }
+  }
+
+  async function close (): Promise<void> {
+    closePromise ??= (async () => {
+      shuttingDown = true
+      clearInterval(pingTimer)
+      // 1. stop accepting
+      if (ownHttp && httpServer !== undefined) httpServer.close()
+      // 2. close clients
+      for (const conn of [...connections]) conn.close(CloseCode.GOING_AWAY, 'server shutting down')
+      // 3. store every pending write and unload
+      try { await ready } catch { /* storage never opened */ }
+      if (registry !== undefined) await registry.close()
+      // 4. close fan-out and storage
+      await fanout?.close().catch((err) => logger.warn({ err }, 'closing the fan-out failed'))
+      await persistence?.close().catch((err) => logger.warn({ err }, 'closing storage failed'))
+      for (const ws of wss.clients) ws.terminate()
+      wss.close()
+      if (ownHttp && httpServer !== undefined) {
+        httpServer.closeAllConnections()
+      }
+      logger.info('closed')
+    })()
+    return closePromise
+  }
+
+  return {
+    config,
+    metrics,
+    logger,
+    get httpServer () {
+      if (httpServer === undefined) {
+        const server = createHttpServer()
+        ownHttp = true
+        attach(server)
+      }
+      return httpServer as HttpServer
+    },
+    listen,
+    attach,
+    handleUpgrade,
+    close,
+    ready: () => ready
+  }
+}
+
+function statusText (status: number): string {
+  return ({ 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' } as Record<number, string>)[status] ?? 'Error'
+}
+
+export type { AuthResult }
