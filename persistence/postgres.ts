@@ -236,7 +236,12 @@ export class PostgresPersistence implements Persistence {
     // Writes handed over before this call belong before the delete.
     await this.flush()
     this.sinceCompaction.delete(docName)
-    await this.query(`DELETE FROM ${this.table} WHERE doc = $1`, [docName], `cannot delete "${docName}"`)
+    await this.transaction(`cannot delete "${docName}"`, async (client) => {
+      // Waits for a compaction of the document to finish. Both touch the same
+      // rows in different orders, which would otherwise deadlock.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [this.schema, docName])
+      await client.query(`DELETE FROM ${this.table} WHERE doc = $1`, [docName])
+    })
   }
 
   async list (options: { after?: string; limit?: number } = {}): Promise<string[]> {
@@ -347,15 +352,7 @@ export class PostgresPersistence implements Persistence {
   }
 
   private async compactNow (docName: string): Promise<void> {
-    let client: pg.PoolClient
-    try {
-      client = await this.pool.connect()
-    } catch (err) {
-      throw wrap(err, `cannot compact "${docName}"`)
-    }
-    let broken: unknown
-    try {
-      await client.query('BEGIN')
+    await this.transaction(`cannot compact "${docName}"`, async (client) => {
       // Transaction-scoped: released by COMMIT or ROLLBACK, and by Postgres
       // itself if this connection dies halfway.
       const lock = await client.query<{ locked: boolean }>(
@@ -363,7 +360,6 @@ export class PostgresPersistence implements Persistence {
         [this.schema, docName]
       )
       if (!lock.rows[0].locked) {
-        await client.query('ROLLBACK')
         this.stats.compactionsSkipped++
         return
       }
@@ -371,29 +367,44 @@ export class PostgresPersistence implements Persistence {
         `SELECT id, update FROM ${this.table} WHERE doc = $1 ORDER BY id`,
         [docName]
       )
-      if (res.rows.length < 2) {
-        await client.query('ROLLBACK')
-        return
-      }
+      if (res.rows.length < 2) return
       const merged = this.merge(res.rows.map((r) => r.update))
       const ids = res.rows.map((r) => r.id)
       const newest = ids.pop() as string
-      // The merged update replaces the newest merged row rather than being
-      // inserted: load() keeps returning rows in the order they were stored
-      // (rows that arrived meanwhile have larger ids), and if delete() removed
-      // the document meanwhile, this updates nothing instead of bringing the
-      // document back.
+      // The merged update replaces the newest merged row rather than going
+      // into a new one, so load() keeps returning rows in the order they
+      // were stored: rows that arrived meanwhile have larger ids and must
+      // stay after it.
       await client.query(`UPDATE ${this.table} SET update = $1 WHERE id = $2`, [merged, newest])
       await client.query(`DELETE FROM ${this.table} WHERE id = ANY($1::bigint[])`, [ids])
-      await client.query('COMMIT')
       this.stats.compactions++
+    })
+  }
+
+  /**
+   * Runs `fn` in a transaction on one pooled connection. Rejects with a
+   * `StorageError` whose message starts with `what`.
+   */
+  private async transaction<T> (what: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient
+    try {
+      client = await this.pool.connect()
     } catch (err) {
-      broken = err
-      await client.query('ROLLBACK').catch(() => {})
-      throw wrap(err, `cannot compact "${docName}"`)
+      throw wrap(err, what)
+    }
+    let broken: Error | undefined
+    try {
+      await client.query('BEGIN')
+      const result = await fn(client)
+      await client.query('COMMIT')
+      return result
+    } catch (err) {
+      // A connection that cannot even roll back is dropped rather than
+      // handed to the next caller.
+      await client.query('ROLLBACK').catch((rollbackErr: Error) => { broken = rollbackErr })
+      throw wrap(err, what)
     } finally {
-      // A client whose connection failed goes away instead of back to the pool.
-      client.release(broken instanceof Error ? broken : undefined)
+      client.release(broken)
     }
   }
 
@@ -420,10 +431,7 @@ export class PostgresPersistence implements Persistence {
 
   private async migrate (): Promise<void> {
     const s = quoteIdent(this.schema)
-    const client = await this.pool.connect()
-    let broken: unknown
-    try {
-      await client.query('BEGIN')
+    await this.transaction(`cannot migrate schema "${this.schema}"`, async (client) => {
       // Instances starting together would otherwise race on CREATE ... IF NOT
       // EXISTS, which is not safe against concurrent creation.
       await client.query("SELECT pg_advisory_xact_lock(hashtext('tandem:migrate'), hashtext($1))", [this.schema])
@@ -447,14 +455,7 @@ export class PostgresPersistence implements Persistence {
          ON CONFLICT (one) DO UPDATE SET version = EXCLUDED.version`,
         [SCHEMA_VERSION]
       )
-      await client.query('COMMIT')
-    } catch (err) {
-      broken = err
-      await client.query('ROLLBACK').catch(() => {})
-      throw err
-    } finally {
-      client.release(broken instanceof Error ? broken : undefined)
-    }
+    })
   }
 
   private async query<R extends pg.QueryResultRow> (text: string, values: unknown[], what: string): Promise<pg.QueryResult<R>> {
