@@ -61,25 +61,25 @@ export interface RateLimitOptions {
    * Sustained messages per second per connection. Bounds the CPU one client
    * can use, since every message is decoded, applied and relayed to every
    * peer in the room: a flood from one client would slow the whole room.
-   * @default 100
+   * @default 1000
    */
   messagesPerSec?: number
   /**
    * Messages a connection may send at once above the sustained rate. Covers
    * the burst of a reconnect (sync step 1 and 2, awareness, queued edits).
-   * @default 300
+   * @default 2 × messagesPerSec
    */
   messagesBurst?: number
   /**
    * Sustained payload bytes per second per connection. Bounds the bandwidth,
    * memory churn and storage growth one client can cause.
-   * @default 1 MiB
+   * @default 8 MiB
    */
   bytesPerSec?: number
   /**
    * Payload bytes a connection may send at once. Must be at least the
    * maximum message size, or the largest allowed message could never pass.
-   * @default 16 MiB
+   * @default 2 × bytesPerSec
    */
   bytesBurst?: number
   /** Milliseconds from a monotonic clock, for tests. @default performance.now */
@@ -87,10 +87,10 @@ export interface RateLimitOptions {
 }
 
 export const RATE_LIMIT_DEFAULTS = Object.freeze({
-  messagesPerSec: 100,
-  messagesBurst: 300,
-  bytesPerSec: 1024 * 1024,
-  bytesBurst: 16 * 1024 * 1024
+  messagesPerSec: 1000,
+  bytesPerSec: 8 * 1024 * 1024,
+  /** Burst = this × rate, unless given. */
+  burstFactor: 2
 })
 
 /** Which limit a message broke, or `'ok'`. */
@@ -106,9 +106,15 @@ export class ConnectionRateLimiter {
   private readonly bytes: TokenBucket
 
   constructor (opts: RateLimitOptions = {}) {
-    const o = { ...RATE_LIMIT_DEFAULTS, ...definedOnly(opts) }
-    this.messages = new TokenBucket({ ratePerSec: o.messagesPerSec, burst: o.messagesBurst, now: opts.now })
-    this.bytes = new TokenBucket({ ratePerSec: o.bytesPerSec, burst: o.bytesBurst, now: opts.now })
+    const { burstFactor } = RATE_LIMIT_DEFAULTS
+    const messagesPerSec = opts.messagesPerSec ?? RATE_LIMIT_DEFAULTS.messagesPerSec
+    const bytesPerSec = opts.bytesPerSec ?? RATE_LIMIT_DEFAULTS.bytesPerSec
+    this.messages = new TokenBucket({
+      ratePerSec: messagesPerSec,
+      burst: opts.messagesBurst ?? Math.max(1, burstFactor * messagesPerSec),
+      now: opts.now
+    })
+    this.bytes = new TokenBucket({ ratePerSec: bytesPerSec, burst: opts.bytesBurst ?? burstFactor * bytesPerSec, now: opts.now })
   }
 
   /** Accounts for one incoming message of `bytes` bytes. */
@@ -119,10 +125,6 @@ export class ConnectionRateLimiter {
     this.bytes.take(bytes)
     return 'ok'
   }
-}
-
-function definedOnly<T extends object> (o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
 }
 
 /**

@@ -111,17 +111,24 @@ describe('ConnectionRateLimiter', () => {
     expect(limiter.check(0)).toBe('messages')
   })
 
-  it('has finite defaults that let a normal session through', () => {
+  it('has finite defaults: 1000 messages/s and 8 MiB/s, bursts of twice that', () => {
     const clock = manualClock()
     const limiter = new ConnectionRateLimiter({ now: clock.now })
-    // A reconnect: a few hundred queued messages at once, then typing.
-    for (let i = 0; i < 300; i++) expect(limiter.check(100)).toBe('ok')
+    for (let i = 0; i < 2000; i++) expect(limiter.check(100)).toBe('ok')
     expect(limiter.check(100)).toBe('messages')
     clock.advance(1000)
-    for (let i = 0; i < 100; i++) expect(limiter.check(100)).toBe('ok')
-    // One large paste within the byte burst.
+    for (let i = 0; i < 1000; i++) expect(limiter.check(100)).toBe('ok')
+    expect(limiter.check(100)).toBe('messages')
+    // Two maximum-size (8 MiB) messages at once, not three.
     clock.advance(60_000)
-    expect(limiter.check(8 * 1024 * 1024)).toBe('ok')
+    const mib8 = 8 * 1024 * 1024
+    expect([limiter.check(mib8), limiter.check(mib8), limiter.check(mib8)]).toEqual(['ok', 'ok', 'bytes'])
+  })
+
+  it('a burst follows a configured rate unless given', () => {
+    const clock = manualClock()
+    const limiter = new ConnectionRateLimiter({ messagesPerSec: 2, now: clock.now })
+    expect([1, 2, 3, 4, 5].map(() => limiter.check(1))).toEqual(['ok', 'ok', 'ok', 'ok', 'messages'])
   })
 })
 
