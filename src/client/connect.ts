@@ -56,6 +56,13 @@ export interface ConnectOptions {
    */
   followNetwork?: boolean
   /**
+   * Share updates and presence with other tabs of the same origin through
+   * BroadcastChannel, even while offline. In Node it would tie together every
+   * client of the process behind the server's back, so it is off there.
+   * @default true in browsers, false elsewhere
+   */
+  crossTab?: boolean
+  /**
    * Upper bound of the provider's reconnect backoff.
    * @default 2500
    */
@@ -120,6 +127,8 @@ export function connect (options: ConnectOptions): TandemClient {
     ? null
     : new IndexeddbPersistence(offline === true || offline.name === undefined ? `tandem:${url}/${name}` : offline.name, ydoc)
 
+  const browserWindow = browserNetwork()
+  const network = (options.followNetwork ?? true) ? browserWindow : null
   const provider = new WebsocketProvider(url, name, ydoc, {
     // Connect only once the local copy is loaded, so the handshake sends it.
     connect: shouldConnect && local === null,
@@ -127,6 +136,7 @@ export function connect (options: ConnectOptions): TandemClient {
     // Kept in provider.params, so every reconnect sends it again.
     params: options.token === undefined ? {} : { token: options.token },
     WebSocketPolyfill: WebSocketImpl as any,
+    disableBc: !(options.crossTab ?? browserWindow !== null),
     ...(options.maxBackoffMs === undefined ? {} : { maxBackoffTime: options.maxBackoffMs })
   })
   const presence = new Presence(awareness, { awayAfterMs: options.awayAfterMs })
@@ -134,7 +144,7 @@ export function connect (options: ConnectOptions): TandemClient {
 
   // Editing is activity; changes from the server or the local copy are not.
   const onUpdate = (_update: Uint8Array, origin: unknown): void => {
-    if (origin !== provider && origin !== local) presence.touch()
+    if (origin !== provider && (local === null || origin !== local)) presence.touch()
   }
   ydoc.on('update', onUpdate)
 
@@ -148,7 +158,6 @@ export function connect (options: ConnectOptions): TandemClient {
   }
   provider.on('status', onConnection)
 
-  const network = (options.followNetwork ?? true) ? browserNetwork() : null
   let pausedByNetwork = false
   const onOffline = (): void => {
     if (!provider.shouldConnect) return
