@@ -1,0 +1,106 @@
+/**
+ * Presence on the awareness protocol: states reach others, disappear on
+ * disconnect, on a dead socket (ping/pong) and after awareness's 30 s timeout;
+ * query-awareness is answered.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import * as awarenessProtocol from 'y-protocols/awareness'
+import * as Y from 'yjs'
+import { decodeMessage, encodeAwareness, encodeQueryAwareness } from '../src/protocol.js'
+import { client, rawSocket, startServer, until, type Client, type Running } from './helpers.js'
+
+let running: Running
+const clients: Client[] = []
+const open = (room: string) => {
+  const c = client(running.url, room)
+  clients.push(c)
+  return c
+}
+
+beforeAll(async () => {
+  running = await startServer({ pingIntervalMs: 300 })
+})
+
+afterAll(async () => {
+  for (const c of clients) c.destroy()
+  await running.server.close()
+})
+
+const remoteStates = (c: Client) => [...c.provider.awareness.getStates()]
+  .filter(([id]) => id !== c.doc.clientID)
+  .map(([, state]) => state)
+
+/** An awareness update announcing one state for a client id of our choosing. */
+function awarenessFrame (clientId: number, state: unknown, clock = 1): Uint8Array {
+  const doc = new Y.Doc()
+  doc.clientID = clientId
+  const awareness = new awarenessProtocol.Awareness(doc)
+  awareness.setLocalState(state)
+  // Bump the clock so the update is newer than what the server holds.
+  for (let i = 1; i < clock; i++) awareness.setLocalState(state)
+  const update = awarenessProtocol.encodeAwarenessUpdate(awareness, [clientId])
+  awareness.destroy()
+  return encodeAwareness(update)
+}
+
+describe('awareness', () => {
+  it('relays states, updates, and removes them when a client disconnects', async () => {
+    const a = open('presence-basic')
+    const b = open('presence-basic')
+    await Promise.all([a.synced(), b.synced()])
+    a.provider.awareness.setLocalStateField('user', { name: 'alice' })
+    await until(() => remoteStates(b).some((s) => s.user?.name === 'alice'), 'b to see alice')
+    a.provider.awareness.setLocalStateField('cursor', 7)
+    await until(() => remoteStates(b).some((s) => s.user?.name === 'alice' && s.cursor === 7), 'b to see the cursor update')
+    a.provider.disconnect()
+    await until(() => !remoteStates(b).some((s) => s.user?.name === 'alice'), 'alice to disappear after her disconnect')
+  })
+
+  it('answers query-awareness with every state', async () => {
+    const a = open('presence-query')
+    await a.synced()
+    a.provider.awareness.setLocalStateField('user', { name: 'ann' })
+    const res = await fetch(`${running.http}/docs/presence-query/presence`)
+    await until(async () => JSON.stringify(await (await fetch(`${running.http}/docs/presence-query/presence`)).json()).includes('ann'), 'the server to hold ann')
+    expect(res.status).toBe(200)
+    const ws = await rawSocket(`${running.url}/presence-query`)
+    await until(() => ws.frames.length >= 1, 'the server handshake')
+    const before = ws.frames.length
+    ws.send(encodeQueryAwareness())
+    await until(() => ws.frames.slice(before).some((f) => decodeMessage(f).type === 'awareness'), 'an awareness answer')
+    const answer = ws.frames.slice(before).map((f) => decodeMessage(f)).find((m) => m.type === 'awareness')
+    const probe = new awarenessProtocol.Awareness(new Y.Doc())
+    awarenessProtocol.applyAwarenessUpdate(probe, (answer as { update: Uint8Array }).update, null)
+    expect([...probe.getStates().values()].some((s) => s.user?.name === 'ann')).toBe(true)
+    probe.destroy()
+    ws.close()
+  })
+
+  it('removes the states of a socket that died silently (no pong)', async () => {
+    const watcher = open('presence-dead')
+    await watcher.synced()
+    // autoPong: false makes this peer look dead: it never answers pings.
+    const ws = await rawSocket(`${running.url}/presence-dead`, { autoPong: false })
+    ws.send(awarenessFrame(424242, { user: { name: 'ghost' } }))
+    await until(() => remoteStates(watcher).some((s) => s.user?.name === 'ghost'), 'the watcher to see the ghost')
+    const closed = await Promise.race([ws.closedWith, new Promise((resolve) => setTimeout(() => resolve('still open'), 5000))])
+    expect(closed).not.toBe('still open')
+    await until(() => !remoteStates(watcher).some((s) => s.user?.name === 'ghost'), 'the ghost to disappear')
+  })
+
+  it('drops a state 30 s after its last renewal (awareness timeout)', async () => {
+    const watcher = open('presence-timeout')
+    await watcher.synced()
+    // This peer stays connected (it answers pings) but never renews its state.
+    const ws = await rawSocket(`${running.url}/presence-timeout`)
+    ws.send(awarenessFrame(515151, { user: { name: 'sleepy' } }))
+    await until(() => remoteStates(watcher).some((s) => s.user?.name === 'sleepy'), 'the watcher to see sleepy')
+    const seenAt = Date.now()
+    await until(() => !remoteStates(watcher).some((s) => s.user?.name === 'sleepy'), 'sleepy to time out', 40_000)
+    const after = Date.now() - seenAt
+    // The server drops it at 30 s (checked every 3 s); the stock client also times it out locally.
+    expect(after).toBeGreaterThan(25_000)
+    expect(ws.readyState).toBe(ws.OPEN)
+    ws.close()
+  }, 60_000)
+})
