@@ -33,6 +33,14 @@ export interface PostgresOptions {
    */
   connectionTimeoutMs?: number
   /**
+   * How long a statement may run before its call rejects. Without it, a
+   * connection that died silently would hold up every queued write behind
+   * the INSERT in flight. A write that timed out may still have been
+   * committed; storing the update again is harmless, Yjs ignores duplicates.
+   * @default 30000
+   */
+  queryTimeoutMs?: number
+  /**
    * Most rows in one group-committed INSERT. Bounds the size of a single
    * statement (and of the work lost if it fails).
    * @default 5000
@@ -127,7 +135,7 @@ export class PostgresPersistence implements Persistence {
   private readonly compacting = new Map<string, Promise<void>>()
   private closing: Promise<void> | null = null
 
-  private constructor (pool: pg.Pool, options: Required<Omit<PostgresOptions, 'connectionString' | 'poolSize' | 'connectionTimeoutMs'>>) {
+  private constructor (pool: pg.Pool, options: Required<Omit<PostgresOptions, 'connectionString' | 'poolSize' | 'connectionTimeoutMs' | 'queryTimeoutMs'>>) {
     this.pool = pool
     this.schema = options.schema
     this.table = `${quoteIdent(options.schema)}.updates`
@@ -146,28 +154,32 @@ export class PostgresPersistence implements Persistence {
   static async open (options: PostgresOptions): Promise<PostgresPersistence> {
     const schema = options.schema ?? 'tandem'
     validateSchemaName(schema)
-    const poolSize = positiveInt('poolSize', options.poolSize ?? 10)
-    const pool = new pg.Pool({
-      connectionString: options.connectionString,
-      max: poolSize,
-      connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
-      application_name: 'tandem'
-    })
-    const onError = options.onError ?? (() => {})
-    // A pooled client that is idle when its connection breaks (Postgres
-    // restarted, network cut) emits 'error' on the pool. Without a listener
-    // that would be an uncaught exception; the pool already discarded the
-    // client and the next query opens a fresh connection.
-    pool.on('error', (err) => { onError(err) })
-
-    const adapter = new PostgresPersistence(pool, {
+    // Validated before anything connects, so a bad option leaks nothing.
+    const settings = {
       schema,
       compactAfterRows: nonNegativeInt('compactAfterRows', options.compactAfterRows ?? 500),
       maxBatchRows: positiveInt('maxBatchRows', options.maxBatchRows ?? 5000),
       maxBatchBytes: positiveInt('maxBatchBytes', options.maxBatchBytes ?? 8 * 1024 * 1024),
       gc: options.gc ?? true,
-      onError
+      onError: options.onError ?? (() => {})
+    }
+    const pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: positiveInt('poolSize', options.poolSize ?? 10),
+      connectionTimeoutMillis: positiveInt('connectionTimeoutMs', options.connectionTimeoutMs ?? 10_000),
+      query_timeout: positiveInt('queryTimeoutMs', options.queryTimeoutMs ?? 30_000),
+      // Lets the kernel notice a peer that vanished without closing the
+      // connection, instead of leaving it open and idle forever.
+      keepAlive: true,
+      application_name: 'tandem'
     })
+    // A pooled client that is idle when its connection breaks (Postgres
+    // restarted, network cut) emits 'error' on the pool. Without a listener
+    // that would be an uncaught exception; the pool already discarded the
+    // client and the next query opens a fresh connection.
+    pool.on('error', (err) => { settings.onError(err) })
+
+    const adapter = new PostgresPersistence(pool, settings)
     try {
       await adapter.migrate()
     } catch (err) {
