@@ -360,16 +360,18 @@ export class RedisFanout implements Fanout {
     const message = encodeFanoutMessage({ ...body, from: this.instanceId, to } as FanoutMessage)
     this.pendingPublishes++
     this.publisher.publish(channel, Buffer.from(message.buffer, message.byteOffset, message.byteLength)).then(
-      () => { this.stats.published++ },
-      () => { this.stats.dropped++ }
-    ).finally(() => {
-      this.pendingPublishes--
-      if (this.shedLoad && this.pendingPublishes === 0) {
-        // What was dropped while shedding reaches the others through the exchange.
-        this.shedLoad = false
-        this.healAll('publish backlog drained')
-      }
-    })
+      () => { this.stats.published++; this.publishSettled() },
+      () => { this.stats.dropped++; this.publishSettled() }
+    )
+  }
+
+  private publishSettled (): void {
+    this.pendingPublishes--
+    if (this.shedLoad && this.pendingPublishes === 0) {
+      // What was dropped while shedding reaches the others through the exchange.
+      this.shedLoad = false
+      this.healAll('publish backlog drained')
+    }
   }
 
   private onMessage (channelBuffer: Buffer, data: Buffer): void {
@@ -654,9 +656,13 @@ function waitReady (client: Redis, timeoutMs: number): Promise<void> {
 
 async function quit (client: Redis, timeoutMs: number): Promise<void> {
   if (client.status === 'end') return
+  // While waiting to reconnect there is no socket: cancelling the retry is all.
+  const socketOpen = client.status !== 'reconnecting' && client.status !== 'close'
+  const ended = new Promise<void>((resolve) => client.once('end', () => resolve()))
   if (client.status === 'ready') await settleWithin(client.quit().catch(() => {}), timeoutMs)
   // Stops a pending reconnect and closes the socket if QUIT did not.
   client.disconnect()
+  if (socketOpen) await settleWithin(ended, timeoutMs)
 }
 
 /** Waits for `promise` but at most `ms`; never rejects. */
