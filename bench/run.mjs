@@ -1,0 +1,268 @@
+#!/usr/bin/env node
+// npm run bench [-- --quick] [--only fanout,storm] [--servers raw,yws-mem] [--repeats N] [--profile]
+//
+// Starts every server as its own process, drives it from separate load
+// generator processes over loopback, repeats each measurement alternating the
+// order of servers, and writes a Markdown report to bench/results/.
+import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs'
+import { tmpdir, cpus } from 'node:os'
+import { join } from 'node:path'
+import { TARGETS, unavailable, ROOT } from './servers/targets.mjs'
+import { SCENARIOS } from './scenarios/index.mjs'
+import { FULL, QUICK } from './lib/params.mjs'
+import { scenarioTable, median } from './lib/report.mjs'
+import { wallMs } from './lib/proc.mjs'
+
+const argv = process.argv.slice(2)
+const flag = (name) => argv.includes(`--${name}`)
+const option = (name) => {
+  const i = argv.indexOf(`--${name}`)
+  return i === -1 ? null : argv[i + 1]
+}
+if (flag('help')) {
+  console.log(`usage: npm run bench -- [--quick] [--only a,b] [--servers a,b] [--repeats N] [--profile] [--out FILE]
+scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}
+servers:   ${Object.keys(TARGETS).join(', ')}`)
+  process.exit(0)
+}
+
+const quick = flag('quick')
+const params = structuredClone(quick ? QUICK : FULL)
+if (option('repeats')) params.repeats = Math.max(1, Number(option('repeats')))
+const only = option('only')?.split(',')
+const wanted = option('servers')?.split(',') ?? Object.keys(TARGETS)
+for (const s of wanted) if (!TARGETS[s]) { console.error(`unknown server ${s}`); process.exit(2) }
+for (const s of only ?? []) if (!SCENARIOS.some((x) => x.name === s)) { console.error(`unknown scenario ${s}`); process.exit(2) }
+
+const notes = []
+const servers = wanted.filter((s) => {
+  const why = unavailable(s)
+  if (why) notes.push(`${TARGETS[s].label}: skipped — ${why}`)
+  return !why
+})
+for (const n of notes) console.log(n)
+
+const profileDir = join(ROOT, 'bench', 'results', 'profiles')
+const ctx = {
+  params,
+  root: ROOT,
+  seq: 0,
+  dataRoot: join(tmpdir(), `tandem-bench-${process.pid}`),
+  nodeArgs: (name) => flag('profile') && TARGETS[name].tandem ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []
+}
+mkdirSync(ctx.dataRoot, { recursive: true })
+const cleanup = () => rmSync(ctx.dataRoot, { recursive: true, force: true })
+process.on('SIGINT', () => { cleanup(); process.exit(130) })
+
+const COLUMNS = {
+  fanout: [
+    { key: 'cpuPerDelivery', label: 'server CPU µs/delivery', short: 'CPU/delivery', ratio: true },
+    { key: 'deliveriesPerS', label: 'deliveries/s', short: 'deliveries/s', ratio: true },
+    { key: 'expectedPerS', label: 'offered deliveries/s' },
+    { key: 'p50', label: 'p50 ms' },
+    { key: 'p99', label: 'p99 ms' },
+    { key: 'serverCpu', label: 'server cores', digits: 2 },
+    { key: 'rssMB', label: 'RSS MB' },
+    { key: 'rssGrowthMB', label: 'RSS growth MB in window' },
+    { key: 'genCpu', label: 'load-gen cores (max proc)', digits: 2 }
+  ],
+  manydocs: [
+    { key: 'perConnKB', label: 'RSS KB/connection', short: 'KB/conn', ratio: true },
+    { key: 'rssMB', label: 'RSS MB' },
+    { key: 'connectPerS', label: 'connects+syncs/s' },
+    { key: 'delivered', label: 'edits delivered', digits: 2 }
+  ],
+  storm: [
+    { key: 'allMs', label: 'all synced ms', short: 'all synced', ratio: true },
+    { key: 'p50', label: 'p50 ms' },
+    { key: 'p99', label: 'p99 ms' },
+    { key: 'failed', label: 'failed', digits: 0 },
+    { key: 'overflows', label: 'listen overflows', digits: 0 },
+    { key: 'genCpu', label: 'load-gen cores', digits: 2 }
+  ],
+  coldload: [
+    { key: 'syncMs', label: 'first sync step 2 ms', short: 'sync', ratio: true },
+    { key: 'firstShare', label: 'share of content in first reply', digits: 2 },
+    { key: 'completeMs', label: 'all content received ms' },
+    { key: 'startMs', label: 'process start → ready ms' },
+    { key: 'rssMB', label: 'RSS MB after load' },
+    { key: 'diskMB', label: 'bytes on disk MB', digits: 2 },
+    { key: 'fillPerS', label: 'fill updates/s' }
+  ],
+  durable: [
+    { key: 'relayPerS', label: 'relayed updates/s', short: 'relayed/s', ratio: true },
+    { key: 'durablePerS', label: 'durable updates/s' },
+    { key: 'lagMs', label: 'disk lag behind relay ms' },
+    { key: 'cpuPerUpdate', label: 'server CPU µs/update' },
+    { key: 'genCpu', label: 'load-gen cores (max proc)', digits: 2 }
+  ],
+  kill: [
+    { key: 'seen', label: 'seen by peer', digits: 0 },
+    { key: 'stored', label: 'stored after restart', digits: 0 },
+    { key: 'lost', label: 'lost', digits: 0 },
+    { key: 'killedOnTime', label: 'killed right after last', digits: 0 }
+  ],
+  redis: []
+}
+for (const s of SCENARIOS) s.columns = COLUMNS[s.name]
+
+const started = wallMs()
+const sections = []
+const all = {}
+for (const scenario of SCENARIOS) {
+  if (only && !only.includes(scenario.name)) continue
+  if (scenario.skipReason) {
+    const why = scenario.skipReason(ctx)
+    if (why) {
+      console.log(`\n${scenario.title}: skipped — ${why}`)
+      sections.push(`### ${scenario.title}\n\nSkipped: ${why}.`)
+      continue
+    }
+  }
+  const targets = servers.filter((s) => scenario.applies(s))
+  if (targets.length === 0) continue
+  console.log(`\n${scenario.title}`)
+  const runs = new Map(targets.map((t) => [t, new Map()]))
+  const prepared = new Map()
+  const failures = []
+  if (scenario.prepare) {
+    for (const t of targets) {
+      const t0 = wallMs()
+      try {
+        prepared.set(t, await scenario.prepare(ctx, t))
+        console.log(`  prepared ${t} in ${((wallMs() - t0) / 1000).toFixed(1)} s`)
+      } catch (err) {
+        failures.push(`${TARGETS[t].label}: prepare failed: ${firstLine(err)}`)
+        console.log(`  ${t}: prepare failed: ${err.stack ?? err}`)
+      }
+    }
+  }
+  for (let rep = 0; rep < params.repeats; rep++) {
+    // Alternate: each repetition starts with a different server.
+    const order = targets.map((_, i) => targets[(i + rep) % targets.length])
+    for (const t of order) {
+      if (scenario.prepare && !prepared.has(t)) continue
+      const t0 = wallMs()
+      try {
+        const rows = await scenario.measure(ctx, t, prepared.get(t))
+        for (const { row, metrics } of rows) {
+          const byRow = runs.get(t)
+          if (!byRow.has(row)) byRow.set(row, [])
+          byRow.get(row).push(metrics)
+        }
+        console.log(`  rep ${rep + 1} ${t.padEnd(15)} ${((wallMs() - t0) / 1000).toFixed(1).padStart(5)} s  ${rows.map((r) => `${r.row}: ${brief(r.metrics)}`).join(' | ')}`)
+      } catch (err) {
+        failures.push(`${TARGETS[t].label} (rep ${rep + 1}): ${firstLine(err)}`)
+        console.log(`  rep ${rep + 1} ${t}: failed: ${err.stack ?? err}`)
+      }
+    }
+  }
+  all[scenario.name] = runs
+  for (const [t, byRow] of runs) if (byRow.size === 0) runs.delete(t)
+  let text = `### ${scenario.title}\n\n${scenarioTable(scenario, runs)}`
+  if (failures.length) text += `\n\nFailures: ${failures.map((f) => `\n- ${f}`).join('')}`
+  sections.push(text)
+}
+cleanup()
+
+function firstLine (err) { return String(err?.message ?? err).split('\n')[0] }
+function brief (m) {
+  return Object.entries(m).slice(0, 3).map(([k, v]) => `${k}=${typeof v === 'number' ? (Math.abs(v) >= 100 ? Math.round(v) : v.toFixed(2)) : v}`).join(' ')
+}
+
+const minutes = (wallMs() - started) / 60000
+const date = new Date().toISOString().slice(0, 10)
+const header = [
+  `# tandem benchmark — ${date}${quick ? ' (quick smoke run: tiny parameters, not comparable)' : ''}`,
+  '',
+  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, ${params.repeats} repetition(s) per measurement, servers alternated; ` +
+    `cells are median (min–max). Run took ${minutes.toFixed(1)} min. Reproduce: \`npm run bench${quick ? ' -- --quick' : ''}\` (see bench/README.md).`,
+  '',
+  ...notes.map((n) => `- ${n}`)
+]
+const targetsTable = targetSummary(all)
+const report = [...header, '', targetsTable, '', ...sections, ''].join('\n')
+console.log('\n' + report)
+const resultsDir = join(ROOT, 'bench', 'results')
+mkdirSync(resultsDir, { recursive: true })
+const out = option('out')
+if (out) {
+  writeFileSync(out, report)
+} else if (quick || only || option('servers')) {
+  writeFileSync(join(resultsDir, 'partial.md'), report)
+  console.log('written to bench/results/partial.md (a full run writes latest.md)')
+} else {
+  writeFileSync(join(resultsDir, `${date}.md`), report)
+  writeFileSync(join(resultsDir, 'latest.md'), report)
+  console.log(`written to bench/results/${date}.md and bench/results/latest.md`)
+}
+
+// The issue's targets, measured in this run.
+function targetSummary (all) {
+  const f = (v, d = 2) => (v === null || v === undefined || !Number.isFinite(v)) ? '–' : v.toFixed(d)
+  const r = (a, b) => (a === null || b === null || !b) ? null : a / b
+  const tl = 'tandem-leveldb'
+  const rows = []
+  const verdict = (ok) => ok === null ? 'not measured' : ok ? '**met**' : '**missed**'
+  const fo = all.fanout
+  if (fo) {
+    const row = 'K=50, 2000/s'
+    const x = (t) => r(median(fo, t, row, 'cpuPerDelivery'), median(fo, 'raw', row, 'cpuPerDelivery'))
+    const v = x(tl)
+    rows.push(['fan-out K=50, 2,000 upd/s: server CPU µs per delivered update ×raw',
+      `y-ws+LevelDB ${f(x('yws-leveldb'))}×, y-ws mem ${f(x('yws-mem'))}×, Hocuspocus ${f(x('hp-mem'))}×`, '≤ 1.3× raw', `${f(v)}× (mem ${f(x('tandem-mem'))}×)`, verdict(v === null ? null : v <= 1.3)])
+    const row2 = 'K=200, 2000/s'
+    const d = (t) => r(median(fo, t, row2, 'deliveriesPerS'), median(fo, 'raw', row2, 'deliveriesPerS'))
+    const p = (t) => r(median(fo, t, row2, 'p99'), median(fo, 'raw', row2, 'p99'))
+    const g = (t) => median(fo, t, row2, 'rssGrowthMB')
+    const dv = d(tl); const pv = p(tl)
+    rows.push(['fan-out K=200, 2,000 upd/s (overload): deliveries/s ×raw, p99 ×raw, RSS growth in window',
+      `y-ws ${f(d('yws-mem'))}× / p99 ${f(median(fo, 'yws-mem', row2, 'p99') / 1000)} s; Hocuspocus ${f(d('hp-mem'))}× / p99 ${f(median(fo, 'hp-mem', row2, 'p99') / 1000)} s`,
+      '≥ 0.9× raw, p99 ≤ 2× raw, memory bounded', `${f(dv)}×, p99 ${f(pv)}× raw, +${f(g(tl), 1)} MB`,
+      verdict(dv === null ? null : dv >= 0.9 && pv !== null && pv <= 2 && g(tl) < 50)])
+  }
+  const md = all.manydocs
+  if (md) {
+    const row = [...(md.values().next().value?.keys() ?? [])][0]
+    const k = (t) => median(md, t, row, 'perConnKB')
+    rows.push([`RSS per connection, ${row}`, `y-ws ${f(k('yws-mem'), 1)} KB, Hocuspocus ${f(k('hp-mem'), 1)} KB, raw ${f(k('raw'), 1)} KB`, '≤ 8 KB',
+      `${f(k(tl), 1)} KB (mem ${f(k('tandem-mem'), 1)} KB)`, verdict(k(tl) === null ? null : k(tl) <= 8)])
+  }
+  const st = all.storm
+  if (st) {
+    const row = [...(st.values().next().value?.keys() ?? [])][0]
+    const a = (t) => median(st, t, row, 'allMs')
+    const o = (t) => median(st, t, row, 'overflows')
+    rows.push([`storm, ${row}: all synced / listen overflows`, `y-ws ${f(a('yws-mem'), 0)} ms / ${f(o('yws-mem'), 0)}, Hocuspocus ${f(a('hp-mem'), 0)} ms / ${f(o('hp-mem'), 0)}, raw ${f(a('raw'), 0)} ms / ${f(o('raw'), 0)}`,
+      '≤ 500 ms, 0 overflows', `${f(a(tl), 0)} ms / ${f(o(tl), 0)}`, verdict(a(tl) === null ? null : a(tl) <= 500 && o(tl) === 0)])
+  }
+  const cl = all.coldload
+  if (cl) {
+    const row = [...(cl.values().next().value?.keys() ?? [])][0]
+    const s = (t) => median(cl, t, row, 'syncMs')
+    const c = (t) => median(cl, t, row, 'firstShare')
+    rows.push([`cold load, ${row}: first sync step 2 / share of content in it`, `y-ws+LevelDB ${f(s('yws-leveldb'), 0)} ms / ${f(c('yws-leveldb'))}, Hocuspocus+SQLite ${f(s('hp-sqlite'), 0)} ms / ${f(c('hp-sqlite'))}`,
+      '≤ 200 ms, synced only after load', `${f(s(tl), 0)} ms / ${f(c(tl))}`, verdict(s(tl) === null ? null : s(tl) <= 200 && c(tl) === 1)])
+  }
+  const du = all.durable
+  if (du) {
+    const rows1 = [...(du.values().next().value?.keys() ?? [])]
+    const [one, multi] = rows1
+    const v = (t, row, k) => median(du, t, row, k)
+    rows.push([`durable updates/s (${one}; ${multi})`,
+      `y-ws+LevelDB ${f(v('yws-leveldb', one, 'durablePerS'), 0)}/s, lag ${f(v('yws-leveldb', one, 'lagMs'), 0)} ms; Hocuspocus+SQLite ${f(v('hp-sqlite', one, 'durablePerS'), 0)}/s, lag ${f(v('hp-sqlite', one, 'lagMs'), 0)} ms; raw relays ${f(v('raw', one, 'relayPerS'), 0)}/s`,
+      'lag ≤ 100 ms; ≥ 60k/s with several writers', `${f(v(tl, one, 'durablePerS'), 0)}/s, lag ${f(v(tl, one, 'lagMs'), 0)} ms; ${f(v(tl, multi, 'durablePerS'), 0)}/s with ${multi}`,
+      verdict(v(tl, one, 'lagMs') === null ? null : v(tl, one, 'lagMs') <= 100 && v(tl, multi, 'durablePerS') >= 60000)])
+  }
+  const ki = all.kill
+  if (ki) {
+    const rowsK = [...(ki.values().next().value?.keys() ?? [])]
+    const row = rowsK[rowsK.length - 1]
+    const l = (t) => `${f(median(ki, t, row, 'lost'), 0)}/${f(median(ki, t, row, 'seen'), 0)}`
+    const lv = median(ki, tl, row, 'lost')
+    rows.push([`kill -9 after a peer received, ${row}: lost/seen`, `y-ws+LevelDB ${l('yws-leveldb')}, Hocuspocus+SQLite ${l('hp-sqlite')}`, '0 lost', l(tl), verdict(lv === null ? null : lv === 0)])
+  }
+  const lines = ['## Targets (issue 7), this run', '', '| scenario | others, measured in this run | target for tandem | tandem | verdict |', '|---|---|---|---|---|']
+  for (const row of rows) lines.push(`| ${row.join(' | ')} |`)
+  return lines.join('\n')
+}

@@ -1,0 +1,336 @@
+// The scenarios. Each `measure` starts the servers it needs, drives one
+// repetition for one target and returns rows of metrics; the runner repeats,
+// alternates targets and summarises.
+import { join } from 'node:path'
+import { rmSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { startServer, TARGETS } from '../servers/targets.mjs'
+import { drive } from '../lib/drive.mjs'
+import { cpuMicros, rssBytes, listenCounters, dirBytes, dirSignature, sleep, wallMs } from '../lib/proc.mjs'
+import { createHistogram, mergeInto, quantileMs } from '../lib/stats.mjs'
+
+const MB = 1024 * 1024
+const persistentOnly = (name) => TARGETS[name].persistent
+
+function fresh (ctx, name, label) {
+  const dir = join(ctx.dataRoot, `${name}-${label}-${ctx.seq++}`)
+  rmSync(dir, { recursive: true, force: true })
+  return dir
+}
+
+function start (ctx, name, dataDir) {
+  return startServer(name, { dataDir, nodeArgs: ctx.nodeArgs(name) })
+}
+
+/** Splits `n` into `parts` near-equal integers. */
+function split (n, parts) {
+  return Array.from({ length: parts }, (_, i) => Math.floor(n / parts) + (i < n % parts ? 1 : 0))
+}
+
+// Samples a server's CPU and RSS at two instants relative to the load's start.
+function window (pid, t0, fromMs, toMs) {
+  const w = { cpu0: null, cpu1: null, rss0: null, rss1: null, rssPeak: 0 }
+  const at = (t, fn) => setTimeout(fn, Math.max(0, t - wallMs()))
+  const sampler = setInterval(() => { w.rssPeak = Math.max(w.rssPeak, rssBytes(pid) ?? 0) }, 100)
+  at(t0 + fromMs, () => { w.cpu0 = cpuMicros(pid); w.rss0 = rssBytes(pid) })
+  const done = new Promise((resolve) => at(t0 + toMs, () => {
+    w.cpu1 = cpuMicros(pid)
+    w.rss1 = rssBytes(pid)
+    clearInterval(sampler)
+    resolve(w)
+  }))
+  return done
+}
+
+export const fanout = {
+  name: 'fanout',
+  title: '(1) Fan-out: one document, K clients, every client writes its share of the total rate',
+  applies: () => true,
+  async measure (ctx, name) {
+    const p = ctx.params.fanout
+    const server = await start(ctx, name, fresh(ctx, name, 'fanout'))
+    const rows = []
+    try {
+      for (const cfg of p.configs) {
+        const docName = `fanout-${cfg.clients}-${cfg.rate}`
+        const counts = split(cfg.clients, Math.min(p.processes, cfg.clients))
+        let firstId = 0
+        const paramsList = counts.map((n) => {
+          const x = { url: server.url, dialect: TARGETS[name].dialect, docName, clients: n, firstId, rate: (cfg.rate * n) / cfg.clients, warmupMs: p.warmupMs, windowMs: p.windowMs }
+          firstId += n
+          return x
+        })
+        let sampled
+        const run = await drive('fanout', paramsList, {
+          hooks: { started: (t0) => { sampled = window(server.pid, t0, p.warmupMs, p.warmupMs + p.windowMs) } }
+        })
+        const w = await sampled
+        const hist = createHistogram()
+        let delivered = 0
+        let sent = 0
+        for (const r of run.results) {
+          mergeInto(hist, r.hist)
+          delivered += r.inWindow
+          sent += r.sentInWindow
+        }
+        const seconds = p.windowMs / 1000
+        const cpuUs = w.cpu1 - w.cpu0
+        rows.push({
+          row: `K=${cfg.clients}, ${cfg.rate}/s`,
+          metrics: {
+            cpuPerDelivery: delivered > 0 ? cpuUs / delivered : null,
+            deliveriesPerS: delivered / seconds,
+            expectedPerS: (sent * (cfg.clients - 1)) / seconds,
+            p50: quantileMs(hist, 0.5),
+            p99: quantileMs(hist, 0.99),
+            serverCpu: cpuUs / 1000 / p.windowMs,
+            rssMB: w.rss1 / MB,
+            rssGrowthMB: (w.rss1 - w.rss0) / MB,
+            genCpu: Math.max(...run.loadgenCpu)
+          }
+        })
+        // Let the server drop the closed sockets and the room before the next load.
+        await sleep(300)
+      }
+    } finally {
+      await server.stop()
+    }
+    return rows
+  }
+}
+
+export const manydocs = {
+  name: 'manydocs',
+  title: '(2) Many documents: small documents × 2 clients each, one edit per document',
+  applies: () => true,
+  async measure (ctx, name) {
+    const p = ctx.params.manydocs
+    const server = await start(ctx, name, fresh(ctx, name, 'manydocs'))
+    try {
+      await sleep(500)
+      const rss0 = rssBytes(server.pid)
+      let rss1 = null
+      let connected = 0
+      let delivered = 0
+      const t = wallMs()
+      let connectMs = 0
+      await drive('manydocs', [{ url: server.url, dialect: TARGETS[name].dialect, prefix: 'many', docs: p.docs, perDoc: p.perDoc, concurrency: p.concurrency, timeoutMs: 120_000 }], {
+        setupTimeoutMs: 150_000,
+        hooks: {
+          ready: async ([info]) => {
+            connectMs = wallMs() - t
+            connected = info.connected
+            delivered = info.delivered / Math.max(1, info.expected)
+            await sleep(p.settleMs)
+            rss1 = rssBytes(server.pid)
+          }
+        }
+      })
+      return [{
+        row: `${p.docs} docs × ${p.perDoc}`,
+        metrics: {
+          perConnKB: (rss1 - rss0) / connected / 1024,
+          rssMB: rss1 / MB,
+          connectPerS: connected / (connectMs / 1000),
+          delivered
+        }
+      }]
+    } finally {
+      await server.stop()
+    }
+  }
+}
+
+export const storm = {
+  name: 'storm',
+  title: '(3) Connection storm: all clients open in the same tick',
+  applies: () => true,
+  async measure (ctx, name) {
+    const p = ctx.params.storm
+    const server = await start(ctx, name, fresh(ctx, name, 'storm'))
+    try {
+      await sleep(200)
+      const before = listenCounters()
+      const run = await drive('storm', [{ url: server.url, dialect: TARGETS[name].dialect, prefix: 'storm', clients: p.clients, docs: p.docs, timeoutMs: p.timeoutMs }], { runTimeoutMs: p.timeoutMs + 10_000 })
+      const after = listenCounters()
+      const r = run.results[0]
+      return [{
+        row: `${p.clients} clients → ${p.docs} docs`,
+        metrics: {
+          allMs: r.allMs,
+          p50: r.p50Ms,
+          p99: r.p99Ms,
+          failed: r.failed,
+          overflows: after.overflows - before.overflows,
+          genCpu: run.loadgenCpu[0]
+        }
+      }]
+    } finally {
+      await server.stop()
+    }
+  }
+}
+
+/** Waits until the data directory stops changing; returns when it last changed. */
+async function settleDisk (dir, { quietMs, minMs, maxMs, since }) {
+  let sig = dirSignature(dir)
+  let changedAt = since
+  const stopAt = wallMs() + maxMs
+  while (wallMs() < stopAt) {
+    await sleep(20)
+    const s = dirSignature(dir)
+    if (s !== sig) { sig = s; changedAt = wallMs() }
+    if (wallMs() - since >= minMs && wallMs() - changedAt >= quietMs) break
+  }
+  return { changedAt }
+}
+
+export const coldload = {
+  name: 'coldload',
+  title: '(4) Cold load: a document of many small stored updates, opened after a restart',
+  applies: persistentOnly,
+  async prepare (ctx, name) {
+    const p = ctx.params.coldload
+    const dataDir = fresh(ctx, name, 'coldload')
+    const server = await start(ctx, name, dataDir)
+    let fill
+    try {
+      const run = await drive('stream', [{ url: server.url, dialect: TARGETS[name].dialect, docName: 'cold', writers: 1, firstWriter: 0, n: p.updates, window: 5000, timeoutMs: 240_000 }], { runTimeoutMs: 250_000 })
+      const r = run.results[0]
+      if (!r.complete) throw new Error(`fill incomplete: ${r.received}/${p.updates}`)
+      // Hocuspocus stores 2 s after the last change: wait for the directory to settle.
+      const settled = await settleDisk(dataDir, { quietMs: 1000, minMs: p.settleMinMs, maxMs: 30_000, since: r.lastAt })
+      fill = { fillPerS: p.updates / ((r.lastAt - r.start) / 1000), settleMs: settled.changedAt - r.lastAt }
+    } finally {
+      await server.stop()
+    }
+    return { dataDir, ...fill, diskMB: dirBytes(dataDir) / MB }
+  },
+  async measure (ctx, name, prepared) {
+    const p = ctx.params.coldload
+    const t = wallMs()
+    const server = await start(ctx, name, prepared.dataDir)
+    const startMs = wallMs() - t
+    try {
+      const run = await drive('count', [{ url: server.url, dialect: TARGETS[name].dialect, docName: 'cold', expected: p.updates, quietMs: 3000, timeoutMs: 30_000 }], { runTimeoutMs: 40_000 })
+      const r = run.results[0]
+      return [{
+        row: `${p.updates} updates`,
+        metrics: {
+          syncMs: r.firstSyncMs,
+          firstComplete: r.firstMarks === p.updates ? 1 : 0,
+          firstShare: r.firstMarks / p.updates,
+          completeMs: r.completeMs,
+          rssMB: rssBytes(server.pid) / MB,
+          startMs,
+          diskMB: prepared.diskMB,
+          fillPerS: prepared.fillPerS
+        }
+      }]
+    } finally {
+      await server.stop()
+    }
+  }
+}
+
+export const durable = {
+  name: 'durable',
+  title: '(5a) Durable updates/s: writers push as fast as their peer receives (≤ window in flight)',
+  applies: () => true,
+  async measure (ctx, name) {
+    const p = ctx.params.durable
+    const rows = []
+    const variants = [
+      { row: '1 writer', lists: [{ writers: 1, n: p.updates }] },
+      p.multi && { row: `${p.multi.processes * p.multi.writersPerProcess} writers, ${p.multi.processes} processes`, lists: Array.from({ length: p.multi.processes }, () => ({ writers: p.multi.writersPerProcess, n: p.multi.updates })) }
+    ].filter(Boolean)
+    for (const v of variants) {
+      const dataDir = fresh(ctx, name, 'durable')
+      const server = await start(ctx, name, dataDir)
+      try {
+        let firstWriter = 0
+        const paramsList = v.lists.map((l) => {
+          const x = { url: server.url, dialect: TARGETS[name].dialect, docName: 'durable', writers: l.writers, firstWriter, n: l.n, window: p.window, timeoutMs: 120_000 }
+          firstWriter += l.writers
+          return x
+        })
+        const cpu0 = cpuMicros(server.pid)
+        const run = await drive('stream', paramsList, { runTimeoutMs: 130_000 })
+        const total = run.results.reduce((n, r) => n + r.received, 0)
+        const startAt = Math.min(...run.results.map((r) => r.start))
+        const complete = run.results.every((r) => r.complete)
+        const lastAt = complete ? Math.max(...run.results.map((r) => r.lastAt)) : null
+        const relayPerS = complete ? total / ((lastAt - startAt) / 1000) : null
+        let lagMs = null
+        let durablePerS = null
+        if (TARGETS[name].persistent && complete) {
+          const settled = await settleDisk(dataDir, { quietMs: 500, minMs: p.settleMs, maxMs: p.settleMs + 5000, since: lastAt })
+          lagMs = settled.changedAt - lastAt
+          durablePerS = total / ((settled.changedAt - startAt) / 1000)
+        }
+        const cpuUs = cpuMicros(server.pid) - cpu0
+        rows.push({ row: v.row, metrics: { relayPerS, durablePerS, lagMs, cpuPerUpdate: cpuUs / total, genCpu: Math.max(...run.loadgenCpu) } })
+      } finally {
+        await server.stop()
+      }
+    }
+    return rows
+  }
+}
+
+export const kill = {
+  name: 'kill',
+  title: '(5b) kill -9 the moment a peer received the last update, restart on the same data, count what survived',
+  applies: persistentOnly,
+  async measure (ctx, name) {
+    const p = ctx.params.kill
+    const rows = []
+    for (const rate of p.rates) {
+      const n = rate * p.seconds
+      const dataDir = fresh(ctx, name, 'kill')
+      const server = await start(ctx, name, dataDir)
+      let r
+      try {
+        const run = await drive('kill', [{ url: server.url, dialect: TARGETS[name].dialect, docName: 'kill', rate, n, serverPid: server.pid, timeoutMs: p.seconds * 1000 + 20_000 }], { runTimeoutMs: p.seconds * 1000 + 30_000 })
+        r = run.results[0]
+      } finally {
+        await server.kill()
+      }
+      const again = await start(ctx, name, dataDir)
+      try {
+        const run = await drive('count', [{ url: again.url, dialect: TARGETS[name].dialect, docName: 'kill', expected: r.seen, quietMs: 2000, timeoutMs: 30_000 }], { runTimeoutMs: 40_000 })
+        const c = run.results[0]
+        rows.push({ row: `${rate}/s, ${n} sent`, metrics: { seen: r.seen, stored: c.total, lost: Math.max(0, r.seen - c.total), killedOnTime: r.killed ? 1 : 0 } })
+      } finally {
+        await again.stop()
+      }
+    }
+    return rows
+  }
+}
+
+export const redis = {
+  name: 'redis',
+  title: '(6) Cross-instance delivery through Redis',
+  applies: (name) => name === 'tandem-leveldb',
+  skipReason (ctx) {
+    const probe = TARGETS['tandem-leveldb']
+    if (!probe) return 'tandem is not a target'
+    let help = ''
+    try {
+      help = execFileSync(process.execPath, [join(ctx.root, 'dist', 'src', 'cli.js'), 'serve', '--help'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'pipe'] })
+    } catch (err) {
+      help = String(err.stdout ?? '') + String(err.stderr ?? '')
+    }
+    if (!/--redis/.test(help)) return 'tandem does not support --redis yet'
+    try {
+      execFileSync('sh', ['-c', 'command -v redis-server'], { stdio: 'ignore' })
+    } catch {
+      return 'redis-server is not installed on this machine'
+    }
+    return 'cross-instance measurement is not implemented in this suite yet'
+  },
+  async measure () { return [] }
+}
+
+export const SCENARIOS = [fanout, manydocs, storm, coldload, durable, kill, redis]
