@@ -55,7 +55,10 @@ export function client (url: string, room: string, options: { doc?: Y.Doc; conne
     WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
     connect: options.connect ?? true,
     params: options.params,
-    maxBackoffTime: 200
+    maxBackoffTime: 200,
+    // Same-process providers would otherwise exchange updates over
+    // BroadcastChannel, bypassing the server under test.
+    disableBc: true
   })
   return {
     doc,
