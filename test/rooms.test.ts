@@ -1,0 +1,147 @@
+/**
+ * Room lifecycle on a real server: single-flight loads, nothing answered
+ * before the load finished, failed loads never served, unloading when idle.
+ */
+import { createServer as createHttpServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { MemoryPersistence } from '../persistence/memory.js'
+import { createServer } from '../src/index.js'
+import { client, fetchDoc, startServer, until, type Client, type Running } from './helpers.js'
+
+/** Real memory storage whose loads can be held back or made to fail. */
+class ControlledStorage extends MemoryPersistence {
+  loads = 0
+  gate: Promise<void> = Promise.resolve()
+  failLoads = 0
+  override async load (docName: string): Promise<Uint8Array[]> {
+    this.loads++
+    await this.gate
+    if (this.failLoads > 0) {
+      this.failLoads--
+      throw new Error('disk unavailable')
+    }
+    return super.load(docName)
+  }
+}
+
+const cleanup: Array<() => Promise<void> | void> = []
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn()
+})
+
+function track (c: Client): Client {
+  cleanup.push(() => c.destroy())
+  return c
+}
+
+async function serve (storage: ControlledStorage): Promise<Running> {
+  const running = await startServer({ persistence: storage })
+  cleanup.push(() => running.server.close())
+  return running
+}
+
+async function seed (storage: MemoryPersistence, name: string, text: string): Promise<void> {
+  const doc = new Y.Doc()
+  doc.getText('text').insert(0, text)
+  await storage.store(name, Y.encodeStateAsUpdate(doc))
+}
+
+const roomsLoaded = async (running: Running) => (await (await fetch(`${running.http}/healthz`)).json()).rooms as number
+
+describe('rooms', () => {
+  it('loads a document once for many simultaneous clients and answers none before the load finished', async () => {
+    const storage = new ControlledStorage()
+    await seed(storage, 'gated', 'stored text')
+    let open!: () => void
+    storage.gate = new Promise((resolve) => { open = resolve })
+    const running = await serve(storage)
+    const clients = Array.from({ length: 20 }, () => track(client(running.url, 'gated')))
+    await until(() => storage.loads === 1, 'the load to start')
+    // Give the clients every chance to be (wrongly) answered while loading.
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(clients.some((c) => c.provider.synced)).toBe(false)
+    open()
+    await Promise.all(clients.map((c) => c.synced()))
+    for (const c of clients) expect(c.doc.getText('text').toString()).toBe('stored text')
+    expect(storage.loads).toBe(1)
+  })
+
+  it('closes clients when a load fails, never serves or overwrites the document, and recovers on retry', async () => {
+    const storage = new ControlledStorage()
+    await seed(storage, 'flaky', 'precious')
+    storage.failLoads = 2
+    const running = await serve(storage)
+    const c = track(client(running.url, 'flaky'))
+    const closes: number[] = []
+    c.provider.on('connection-close', (event: { code: number } | null) => { if (event !== null) closes.push(event.code) })
+    // The client edits before it ever synced: that edit must merge, not replace.
+    c.doc.getText('text').insert(0, 'new ')
+    await until(() => closes.length >= 1, 'a close after the failed load')
+    expect(closes[0]).toBe(1011)
+    await c.synced()
+    // Two concurrent inserts at 0: Yjs orders them by client id, either way round.
+    const merged = (text: string) => text.length === 'new precious'.length && text.includes('new ') && text.includes('precious')
+    await until(() => merged(c.doc.getText('text').toString()), 'the client to merge with the stored text')
+    await until(async () => {
+      const rows = await storage.load('flaky')
+      const d = new Y.Doc()
+      for (const u of rows) Y.applyUpdate(d, u)
+      return merged(d.getText('text').toString())
+    }, 'storage to hold both the old and the new text')
+    expect(storage.loads).toBeGreaterThanOrEqual(3)
+  })
+
+  it('unloads a room once its last client left and its writes are stored', async () => {
+    const storage = new ControlledStorage()
+    const running = await serve(storage)
+    const a = client(running.url, 'transient')
+    const b = client(running.url, 'transient')
+    await Promise.all([a.synced(), b.synced()])
+    a.doc.getText('text').insert(0, 'kept')
+    expect(await roomsLoaded(running)).toBe(1)
+    a.destroy()
+    expect(await roomsLoaded(running)).toBe(1)
+    b.destroy()
+    await until(async () => await roomsLoaded(running) === 0, 'the room to unload')
+    expect((await fetchDoc(running.http, 'transient')).getText('text').toString()).toBe('kept')
+    // The HTTP read loaded it for the request only.
+    await until(async () => await roomsLoaded(running) === 0, 'the room to unload after the HTTP read')
+  })
+
+  it('returns to zero rooms after a burst of 200 documents', async () => {
+    const storage = new ControlledStorage()
+    const running = await serve(storage)
+    const clients = Array.from({ length: 200 }, (_, i) => client(running.url, `burst-${i}`))
+    await Promise.all(clients.map((c) => c.synced()))
+    for (const [i, c] of clients.entries()) c.doc.getMap('map').set('i', i)
+    expect(await roomsLoaded(running)).toBe(200)
+    for (const c of clients) c.destroy()
+    await until(async () => await roomsLoaded(running) === 0, 'every room to unload', 10_000)
+    expect((await storage.list({ limit: 1000 })).length).toBe(200)
+  })
+
+  it('attaches to an existing http.Server and closes idempotently', async () => {
+    const host = createHttpServer((req, res) => {
+      res.writeHead(200)
+      res.end('host app')
+    })
+    const server = createServer({ persistence: 'memory', logLevel: 'silent' })
+    server.attach(host, { http: false })
+    await server.ready()
+    await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve))
+    const port = (host.address() as AddressInfo).port
+    expect(await (await fetch(`http://127.0.0.1:${port}/anything`)).text()).toBe('host app')
+    const a = client(`ws://127.0.0.1:${port}`, 'attached')
+    const b = client(`ws://127.0.0.1:${port}`, 'attached')
+    await Promise.all([a.synced(), b.synced()])
+    a.doc.getText('text').insert(0, 'via host')
+    await until(() => b.doc.getText('text').toString() === 'via host', 'the edit through the attached server')
+    a.destroy()
+    b.destroy()
+    await Promise.all([server.close(), server.close()])
+    await server.close()
+    await new Promise((resolve) => host.close(resolve))
+  })
+})
