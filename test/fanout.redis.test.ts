@@ -259,12 +259,20 @@ describe('RedisFanout', () => {
     it(`heals the gap after dropping ${killed === 'both' ? 'both connections' : `the ${killed} connection`}`, async () => {
       const prefix = newPrefix()
       // A fixed reconnect delay keeps the outage long enough to edit during it.
-      const a = await open(prefix, { redisOptions: { retryStrategy: () => 400 } })
+      const log: string[] = []
+      const started = Date.now()
+      const logger = {
+        warn: (obj: object, msg?: string) => { log.push(`+${Date.now() - started} ms warn ${msg ?? ''} ${JSON.stringify({ ...obj, err: undefined })}`) },
+        info: (obj: object, msg?: string) => { log.push(`+${Date.now() - started} ms info ${msg ?? ''} ${JSON.stringify(obj)}`) }
+      }
+      const a = await open(prefix, { logger, redisOptions: { retryStrategy: () => 400 } })
       const b = await open(prefix)
       const ra = await joined(a, 'doc')
       const rb = await joined(b, 'doc')
       const other = await joined(a, 'other')
       const otherB = await joined(b, 'other')
+      const lateB = await joined(b, 'late')
+      insert(lateB, 'held by b.')
       insert(ra, 'before.')
       await waitFor(() => rb.text === 'before.', 'the first update')
 
@@ -280,17 +288,22 @@ describe('RedisFanout', () => {
       insert(ra, 'a-during.')
       insert(rb, 'b-during.')
       otherB.doc.getText('t').insert(0, 'other-b')
+      // A room that loads during the outage: join must not wait for Redis.
+      const joinStart = Date.now()
+      const lateA = await joined(a, 'late')
+      expect(Date.now() - joinStart).toBeLessThan(2500)
       if (roles.includes('publisher' as never)) {
         await waitFor(() => a.stats.dropped > 0, 'a\'s publish to be dropped')
       }
 
       await waitFor(() => a.connected, 'a to reconnect', 5000)
-      await waitFor(() => converged(ra, rb) && converged(other, otherB), 'both documents to converge after the reconnect', 5000)
+      await waitFor(() => converged(ra, rb) && converged(other, otherB) && converged(lateA, lateB), 'the documents to converge after the reconnect', 5000)
       expect(ra.text).toContain('a-during.')
       expect(ra.text).toContain('b-during.')
       expect(other.text).toBe('other-b')
       expect(a.stats.heals).toBeGreaterThan(healsBefore)
       await a.check()
+      console.log(`drop of ${killed}: a dropped ${a.stats.dropped} publishes, ran ${a.stats.heals - healsBefore} document heals\n${log.join('\n')}`)
 
       // And the live path works again in both directions.
       insert(ra, 'after-a.')
@@ -298,6 +311,18 @@ describe('RedisFanout', () => {
       await waitFor(() => converged(ra, rb) && ra.text.includes('after-a.') && ra.text.includes('after-b.'), 'live updates after the reconnect')
     })
   }
+
+  it('sheds publishes beyond maxPendingPublishes and heals once the backlog drains', async () => {
+    const prefix = newPrefix()
+    const a = await open(prefix, { maxPendingPublishes: 5 })
+    const b = await open(prefix)
+    const ra = await joined(a, 'doc')
+    const rb = await joined(b, 'doc')
+    for (let i = 0; i < 200; i++) insert(ra, String(i % 10))
+    expect(a.stats.dropped).toBeGreaterThan(0)
+    await waitFor(() => converged(ra, rb), 'b to receive the shed updates through the exchange')
+    expect(rb.text.length).toBe(200)
+  })
 
   it('ignores malformed messages and messages addressed to another instance', async () => {
     const prefix = newPrefix()

@@ -206,6 +206,7 @@ export class RedisFanout implements Fanout {
   private heartbeats = 0
   private checkingExpiry = false
   private loggedOutage = { publisher: false, subscriber: false }
+  private up = { publisher: false, subscriber: false }
   private closing: Promise<void> | null = null
 
   /**
@@ -259,6 +260,11 @@ export class RedisFanout implements Fanout {
       client.on('close', () => {
         if (role === 'subscriber') this.subscriberGeneration++
         if (role === 'publisher') this.publisherReadySince = 0
+        if (this.up[role] && this.closing === null) {
+          this.loggedOutage[role] = true
+          this.config.logger.warn({ role }, 'redis fan-out connection lost; local service continues, publishes are dropped until it returns')
+        }
+        this.up[role] = false
       })
     }
     this.timer = setInterval(() => this.tick(), config.heartbeatMs)
@@ -464,6 +470,7 @@ export class RedisFanout implements Fanout {
   private onPublisherReady (): void {
     this.publisherReadySince = Date.now()
     this.loggedOutage.publisher = false
+    this.up.publisher = true
     this.heartbeat()
     if (!this.publisherWasReady) {
       this.publisherWasReady = true
@@ -476,6 +483,7 @@ export class RedisFanout implements Fanout {
 
   private onSubscriberReady (): void {
     this.loggedOutage.subscriber = false
+    this.up.subscriber = true
     if (!this.subscriberWasReady) {
       this.subscriberWasReady = true
       return
