@@ -251,7 +251,6 @@ describe('RedisFanout', () => {
     expect(seeAll(rb, moves.clientID, onA.clientID)).toBe(true)
     expect(a.stats.instancesExpired).toBe(1)
     expect(b.stats.instancesExpired).toBe(1)
-    expect(b.stats.instancesExpired + a.stats.instancesExpired).toBe(2)
     console.log(`dead instance's presence removed after ${removedAfterMs} ms (heartbeat ${timing.heartbeatMs} ms, TTL ${timing.instanceTtlMs} ms)`)
   })
 
