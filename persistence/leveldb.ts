@@ -119,7 +119,7 @@ export class LeveldbPersistence implements Persistence {
         const current: number = await getCurrentUpdateClock(db, docName)
         if (current === -1) {
           // y-leveldb lists documents by their state-vector key; write one for a new doc.
-          ops.push({ type: 'put', key: stateVectorKey(docName), value: encodeStoredStateVector(Y.encodeStateVectorFromUpdate(update), 0) })
+          ops.push({ type: 'put', key: stateVectorKey(docName), value: encodeStoredStateVector(stateVectorOf(update), 0) })
         }
         next = current + 1
       }
@@ -187,6 +187,19 @@ export class LeveldbPersistence implements Persistence {
     while (this.draining !== null) await this.draining
     await this.tx(async (db) => { await db.close() })
     this.closed = true
+  }
+}
+
+/**
+ * The state vector of an update, or an empty one when it does not decode: the
+ * vector only lists documents, and one odd update must not fail the other
+ * documents' writes in the same batch.
+ */
+function stateVectorOf (update: Uint8Array): Uint8Array {
+  try {
+    return Y.encodeStateVectorFromUpdate(update)
+  } catch {
+    return new Uint8Array([0])
   }
 }
 

@@ -1,6 +1,8 @@
 import type { IncomingMessage } from 'node:http'
+import { AuthError, accessFor, createVerifier, tokenFromRequest, type Verifier } from './auth.js'
 import type { Access, AuthResult, Config } from './config.js'
 import type { ErrorCode } from './errors.js'
+import { ConnectionRateLimiter, DocNameError, clientIp, docNameFromPath, isOriginAllowed, validateDocName } from './limits.js'
 
 export interface Grant {
   userId?: string
@@ -8,51 +10,102 @@ export interface Grant {
   expiresAtMs?: number
 }
 
-export type UpgradeDecision =
-  | { docName: string; ip: string; auth: Grant }
-  | { error: { code: ErrorCode; message: string } }
+type Denial = { error: { code: ErrorCode; message: string } }
+
+export type UpgradeDecision = { docName: string; ip: string; auth: Grant } | Denial
+
+/** The name admin routes check grants against: only a `"*"` grant matches it. */
+export const ADMIN_SCOPE = '*'
 
 export interface Authorizer {
   /** Everything decided before a WebSocket exists: name, origin, identity, grant. */
   upgrade(request: IncomingMessage): Promise<UpgradeDecision>
-  /** Identity and grant for an HTTP request on `docName` (`'*'` for admin routes). */
-  http(request: IncomingMessage, docName: string): Promise<Grant | { error: { code: ErrorCode; message: string } }>
+  /** Identity and grant for an HTTP request on `docName` (`ADMIN_SCOPE` for admin routes). */
+  http(request: IncomingMessage, docName: string): Promise<Grant | Denial>
   /** A fresh per-connection admission check (rate limits); returns a close reason or null. */
-  admitter(): ((bytes: number) => string | null) | undefined
+  admitter(onLimited: (kind: string) => void): (bytes: number) => string | null
 }
 
-/** Decodes the document name from a request path: percent-decoded, without the leading slash. */
-export function docNameFromPath (pathname: string): string {
-  return decodeURIComponent(pathname.startsWith('/') ? pathname.slice(1) : pathname)
-}
+const deny = (code: ErrorCode, message: string): Denial => ({ error: { code, message } })
 
+/**
+ * Authentication and authorization, decided at the HTTP upgrade (and for
+ * each HTTP request) so a refused client never gets a WebSocket.
+ * Order: document name (400) → origin (403) → identity (401) → grant (403).
+ */
 export function createAuthorizer (config: Config): Authorizer {
-  const decide = async (request: IncomingMessage, docName: string): Promise<Grant | { error: { code: ErrorCode; message: string } }> => {
+  const verifier: Verifier | undefined = config.authSecret !== undefined || config.authPublicKey !== undefined
+    ? createVerifier({ secret: config.authSecret, publicKeyPem: config.authPublicKey })
+    : undefined
+
+  const identify = async (request: IncomingMessage, docName: string): Promise<Grant | Denial> => {
     if (config.hooks.authenticate !== undefined) {
-      const result: AuthResult = await config.hooks.authenticate(request, docName)
-      if ('reject' in result) {
-        return { error: { code: result.reject === 401 ? 'TOKEN_INVALID' : 'FORBIDDEN', message: result.message ?? 'rejected by the authenticate hook' } }
+      let result: AuthResult
+      try {
+        result = await config.hooks.authenticate(request, docName)
+      } catch (err) {
+        return deny('TOKEN_INVALID', `authentication failed: ${(err as Error).message}`)
       }
-      if (result.access === 'none') return { error: { code: 'FORBIDDEN', message: `no access to ${docName}` } }
+      if ('reject' in result) {
+        return deny(result.reject === 401 ? 'TOKEN_INVALID' : 'FORBIDDEN', result.message ?? 'rejected by the authenticate hook')
+      }
+      if (result.access === 'none') return deny('FORBIDDEN', 'no grant for this document')
       return { userId: result.userId, access: result.access, expiresAtMs: result.expiresAtMs }
     }
-    return { access: 'write' }
+    if (verifier === undefined) return { access: 'write' }
+    try {
+      const token = await verifier.verify(tokenFromRequest(request))
+      const access = accessFor(token.docs, docName)
+      if (access === 'none') return deny('FORBIDDEN', 'the token grants no access to this document')
+      return { userId: token.userId, access, expiresAtMs: token.expiresAtMs }
+    } catch (err) {
+      if (err instanceof AuthError) return deny(err.code, err.message)
+      throw err
+    }
   }
 
   return {
     async upgrade (request) {
       let docName: string
       try {
-        docName = docNameFromPath(new URL(request.url ?? '/', 'http://localhost').pathname)
-      } catch {
-        return { error: { code: 'DOC_NAME_INVALID', message: 'malformed percent-encoding in the document name' } }
+        docName = docNameFromPath(request.url ?? '/')
+      } catch (err) {
+        if (err instanceof DocNameError) return deny('DOC_NAME_INVALID', err.message)
+        throw err
       }
-      const ip = request.socket.remoteAddress ?? 'unknown'
-      const grant = await decide(request, docName)
+      const valid = validateDocName(docName, config.maxDocNameBytes)
+      if (!valid.ok) return deny('DOC_NAME_INVALID', valid.reason)
+      if (!isOriginAllowed(request.headers.origin, config.allowedOrigins)) {
+        return deny('ORIGIN_FORBIDDEN', 'this Origin may not open connections')
+      }
+      const grant = await identify(request, docName)
       if ('error' in grant) return grant
-      return { docName, ip, auth: grant }
+      return { docName, ip: clientIp(request, config.trustProxy), auth: grant }
     },
-    http: decide,
-    admitter: () => undefined
+
+    async http (request, docName) {
+      if (docName !== ADMIN_SCOPE) {
+        const valid = validateDocName(docName, config.maxDocNameBytes)
+        if (!valid.ok) return deny('DOC_NAME_INVALID', valid.reason)
+      }
+      return identify(request, docName)
+    },
+
+    admitter (onLimited) {
+      const limiter = new ConnectionRateLimiter({
+        messagesPerSec: config.rateLimitMessagesPerSec,
+        bytesPerSec: config.rateLimitBytesPerSec,
+        // A single frame of the largest allowed size must always be able to pass.
+        bytesBurst: Math.max(2 * config.rateLimitBytesPerSec, config.maxMessageBytes)
+      })
+      return (bytes) => {
+        const verdict = limiter.check(bytes)
+        if (verdict === 'ok') return null
+        onLimited(verdict)
+        return verdict === 'messages'
+          ? `rate limit: more than ${config.rateLimitMessagesPerSec} messages/s`
+          : `rate limit: more than ${config.rateLimitBytesPerSec} bytes/s`
+      }
+    }
   }
 }

@@ -4,7 +4,7 @@ import { TandemError, type ErrorCode, ErrorCodes } from './errors.js'
 import { HTTP_ORIGIN } from './origin.js'
 import type { ServerContext } from './server.js'
 import { safeUrl } from './logger.js'
-import { docNameFromPath } from './authorize.js'
+import { DocNameError, docNameFromPath } from './limits.js'
 
 type Handler = (ctx: ServerContext, req: IncomingMessage, res: ServerResponse, docName: string) => Promise<void>
 
@@ -42,8 +42,9 @@ export async function handleHttp (ctx: ServerContext, req: IncomingMessage, res:
     if (raw !== undefined) {
       try {
         docName = docNameFromPath(raw)
-      } catch {
-        throw new TandemError('DOC_NAME_INVALID', 'malformed percent-encoding in the document name')
+      } catch (err) {
+        if (err instanceof DocNameError) throw new TandemError('DOC_NAME_INVALID', err.message)
+        throw err
       }
     }
     await route.handler(ctx, req, res, docName)

@@ -83,7 +83,7 @@ export class Room implements FanoutRoom {
       for (const update of updates) Y.applyUpdate(this.doc, update)
     }, LOAD_ORIGIN)
     this.rowsStored = updates.length
-    this.deps.hooks.onLoad?.({ docName: this.name, doc: this.doc })
+    this.callHook('onLoad', () => this.deps.hooks.onLoad?.({ docName: this.name, doc: this.doc }))
     this.maybeCompact()
   }
 
@@ -94,11 +94,11 @@ export class Room implements FanoutRoom {
     const seq = ++this.seq
     this.pending.push({ update, origin, seq, receivedAt: performance.now() })
     this.deps.metrics.updatesApplied.inc({ origin: origin?.kind ?? 'unknown' })
-    this.deps.hooks.onChange?.({ docName: this.name, update, origin: origin?.kind ?? 'unknown' })
+    this.callHook('onChange', () => this.deps.hooks.onChange?.({ docName: this.name, update, origin: origin?.kind ?? 'unknown' }))
     if (!this.flushScheduled && !this.writing) {
       this.flushScheduled = true
       // Coalesce everything that arrives in this turn of the event loop into one write.
-      setImmediate(this.flush)
+      setImmediate(this.startFlush)
     }
   }
 
@@ -108,6 +108,11 @@ export class Room implements FanoutRoom {
    */
   applyUpdate (update: Uint8Array, origin: Origin): void {
     Y.applyUpdate(this.doc, update, origin)
+  }
+
+  private readonly startFlush = (): void => {
+    // Anything unexpected fails this room (its clients reconnect), never the process.
+    this.flush().catch((err) => this.fail(err as Error))
   }
 
   private readonly flush = async (): Promise<void> => {
@@ -135,7 +140,7 @@ export class Room implements FanoutRoom {
           this.deps.metrics.storeSeconds.observe((performance.now() - started) / 1000)
           this.deps.metrics.batchSize.observe(toStore.length)
           this.rowsStored++
-          this.deps.hooks.onStore?.({ docName: this.name, update })
+          this.callHook('onStore', () => this.deps.hooks.onStore?.({ docName: this.name, update }))
         }
         this.storedSeq = batch[batch.length - 1].seq
         this.relay(batch, merged)
@@ -154,10 +159,14 @@ export class Room implements FanoutRoom {
     const first = batch[0].origin
     const soleSender = first.kind === 'connection' && batch.every((p) => p.origin === first) ? first.connection : null
     const frame = encodeSyncUpdate(merged)
+    let sent = 0
     for (const conn of this.connections) {
-      if (conn !== soleSender) conn.send(frame)
+      if (conn !== soleSender) {
+        conn.send(frame)
+        sent++
+      }
     }
-    this.deps.metrics.messagesOut.inc({ type: 'sync-update' }, this.connections.size - (soleSender === null ? 0 : 1))
+    if (sent > 0) this.deps.metrics.messagesOut.inc({ type: 'sync-update' }, sent)
     const local = batch.filter((p) => p.origin.kind !== 'fanout')
     if (local.length > 0) {
       this.deps.fanout.publishUpdate(this.name, local.length === batch.length ? merged : mergeOrSingle(local))
@@ -328,9 +337,25 @@ export class Room implements FanoutRoom {
     return ids.length === 0 ? null : awarenessProtocol.encodeAwarenessUpdate(this.awareness, ids)
   }
 
+  /** Removes awareness states of a dead instance's clients, except those a local connection now controls. */
   removeRemoteClients (clientIds: number[]): void {
-    if (this.destroyed || clientIds.length === 0) return
-    awarenessProtocol.removeAwarenessStates(this.awareness, clientIds, FANOUT_ORIGIN)
+    if (this.destroyed) return
+    const remote = clientIds.filter((id) => !this.ownedLocally(id))
+    if (remote.length > 0) awarenessProtocol.removeAwarenessStates(this.awareness, remote, FANOUT_ORIGIN)
+  }
+
+  private ownedLocally (clientId: number): boolean {
+    for (const conn of this.connections) if (conn.awarenessClients.has(clientId)) return true
+    return false
+  }
+
+  /** A host's hook must not break the room: its errors are logged, not thrown. */
+  private callHook (name: string, fn: () => void): void {
+    try {
+      fn()
+    } catch (err) {
+      this.log.error({ err, hook: name }, 'a hook threw')
+    }
   }
 
   /** True when nothing is queued or being written. */

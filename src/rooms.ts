@@ -14,6 +14,8 @@ interface Entry {
  */
 export class RoomRegistry {
   private readonly entries = new Map<string, Entry>()
+  /** Fan-out leaves in flight, so a reload of the same document joins only after it. */
+  private readonly leaving = new Map<string, Promise<void>>()
   private closing = false
 
   constructor (private readonly deps: Omit<RoomDeps, 'onFailed'> & { loadTimeoutMs: number; logger: Logger; onCountChange: (n: number) => void }) {}
@@ -61,6 +63,8 @@ export class RoomRegistry {
       })
       try {
         await Promise.race([room.load(), timeout])
+        await this.leaving.get(name)
+        if (room.destroyed) throw new Error('the document was unloaded while loading')
         await Promise.race([this.deps.fanout.join(name, room), timeout])
         return room
       } catch (err) {
@@ -111,7 +115,10 @@ export class RoomRegistry {
     if (entry?.room === room) {
       this.entries.delete(room.name)
       this.deps.onCountChange(this.entries.size)
-      this.deps.fanout.leave(room.name).catch((err) => this.deps.logger.warn({ err, doc: room.name }, 'leaving the fan-out failed'))
+      const left: Promise<void> = this.deps.fanout.leave(room.name)
+        .catch((err) => this.deps.logger.warn({ err, doc: room.name }, 'leaving the fan-out failed'))
+        .finally(() => { if (this.leaving.get(room.name) === left) this.leaving.delete(room.name) })
+      this.leaving.set(room.name, left)
     }
     room.destroy()
   }
@@ -122,5 +129,6 @@ export class RoomRegistry {
     const rooms = this.rooms()
     await Promise.all(rooms.map((room) => room.whenStored().catch(() => {})))
     for (const room of rooms) this.forget(room)
+    await Promise.all([...this.leaving.values()])
   }
 }

@@ -15,6 +15,7 @@ import { createLogger, safeUrl } from './logger.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { RoomRegistry } from './rooms.js'
 import { createAuthorizer, type Authorizer } from './authorize.js'
+import { IpConnectionCounter } from './limits.js'
 
 export interface TandemServer {
   /** The resolved, frozen configuration. */
@@ -65,7 +66,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
   const metrics = createMetrics()
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes, perMessageDeflate: false })
   const connections = new Set<Connection>()
-  const ipCounts = new Map<string, number>()
+  const ipConnections = new IpConnectionCounter(config.maxConnectionsPerIp)
   let persistence: Persistence | undefined
   let fanout: Fanout | undefined
   let shuttingDown = false
@@ -174,10 +175,6 @@ export function createServer (options: ServerOptions = {}): TandemServer {
       return rejectUpgrade(socket, decision.error.code, decision.error.message)
     }
     const { docName, ip, auth } = decision
-    const count = ipCounts.get(ip) ?? 0
-    if (count >= config.maxConnectionsPerIp) {
-      return rejectUpgrade(socket, 'TOO_MANY_CONNECTIONS', `more than ${config.maxConnectionsPerIp} connections from this address`)
-    }
     try {
       await ready
     } catch (err) {
@@ -187,8 +184,17 @@ export function createServer (options: ServerOptions = {}): TandemServer {
       if (!socket.destroyed) rejectUpgrade(socket, 'SHUTTING_DOWN', 'the server is shutting down')
       return
     }
-    ipCounts.set(ip, (ipCounts.get(ip) ?? 0) + 1)
-    wss.handleUpgrade(request, socket, head, (ws) => onConnection(ws, docName, ip, auth))
+    if (!ipConnections.acquire(ip)) {
+      metrics.authFailures.inc({ reason: 'TOO_MANY_CONNECTIONS' })
+      return rejectUpgrade(socket, 'TOO_MANY_CONNECTIONS', `more than ${config.maxConnectionsPerIp} connections from this address`)
+    }
+    // The slot is held from here; if the handshake never completes, give it back.
+    let upgraded = false
+    socket.once('close', () => { if (!upgraded) ipConnections.release(ip) })
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      upgraded = true
+      onConnection(ws, docName, ip, auth)
+    })
   }
 
   function onConnection (ws: WebSocket, docName: string, ip: string, auth: { userId?: string; access: Exclude<Access, 'none'>; expiresAtMs?: number }): void {
@@ -205,7 +211,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
       maxPendingBytes: config.maxPendingBytes,
       metrics,
       logger: log,
-      admit: authorize.admitter()
+      admit: authorize.admitter((kind) => metrics.rateLimited.inc({ kind }))
     }, onConnectionClosed)
     connections.add(conn)
     metrics.connections.set(connections.size)
@@ -230,9 +236,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     connections.delete(conn)
     metrics.connections.set(connections.size)
     metrics.closes.inc({ code: String(code) })
-    const left = (ipCounts.get(conn.options.ip) ?? 1) - 1
-    if (left <= 0) ipCounts.delete(conn.options.ip)
-    else ipCounts.set(conn.options.ip, left)
+    ipConnections.release(conn.options.ip)
     conn.log.info({ code, reason, durationMs: Date.now() - conn.openedAt }, 'disconnected')
     const room = roomOf.get(conn)
     if (room !== undefined) {

@@ -31,7 +31,7 @@ const remoteStates = (c: Client) => [...c.provider.awareness.getStates()]
   .map(([, state]) => state)
 
 /** An awareness update announcing one state for a client id of our choosing. */
-function awarenessFrame (clientId: number, state: unknown, clock = 1): Uint8Array {
+function awarenessFrame (clientId: number, state: Record<string, unknown>, clock = 1): Uint8Array {
   const doc = new Y.Doc()
   doc.clientID = clientId
   const awareness = new awarenessProtocol.Awareness(doc)

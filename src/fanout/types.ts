@@ -18,8 +18,11 @@ export interface FanoutRoom {
   diff(stateVector: Uint8Array): Uint8Array | null
   /** Every local awareness state, encoded as one awareness update (for peers that ask). */
   awarenessSnapshot(): Uint8Array | null
-  /** Client ids of awareness states that came from `instanceId`, so they can be removed when it dies. */
-  removeInstanceStates?(instanceId: string): void
+  /**
+   * Removes the awareness states of these clients: they belonged to an
+   * instance that died. Ids that a local connection controls now are kept.
+   */
+  removeRemoteClients?(clientIds: number[]): void
 }
 
 export interface Fanout {
