@@ -164,3 +164,41 @@ export const encodeStored = (sequence: number): Uint8Array => encodeWith((e) => 
   encoding.writeVarUint(e, MessageType.STORED)
   encoding.writeVarUint(e, sequence)
 })
+
+export interface AwarenessEntry {
+  clientId: number
+  clock: number
+  /** The state as JSON text ("null" when the client left). */
+  state: string
+}
+
+/** Decodes an awareness update (y-protocols format) into its entries. */
+export function decodeAwarenessUpdate (update: Uint8Array): AwarenessEntry[] {
+  const decoder = decoding.createDecoder(update)
+  try {
+    const count = readVarUint(decoder)
+    if (count > update.length) throw new ProtocolError('TRUNCATED', 'awareness entry count exceeds the update')
+    const entries: AwarenessEntry[] = []
+    for (let i = 0; i < count; i++) {
+      const clientId = readVarUint(decoder)
+      const clock = readVarUint(decoder)
+      const state = decoding.readVarString(decoder)
+      entries.push({ clientId, clock, state })
+    }
+    return entries
+  } catch (err) {
+    if (err instanceof ProtocolError) throw err
+    throw new ProtocolError('TRUNCATED', 'awareness update ends inside an entry')
+  }
+}
+
+export function encodeAwarenessUpdate (entries: AwarenessEntry[]): Uint8Array {
+  return encodeWith((e) => {
+    encoding.writeVarUint(e, entries.length)
+    for (const { clientId, clock, state } of entries) {
+      encoding.writeVarUint(e, clientId)
+      encoding.writeVarUint(e, clock)
+      encoding.writeVarString(e, state)
+    }
+  })
+}

@@ -8,7 +8,7 @@ import type { Connection } from './connection.js'
 import type { Fanout, FanoutRoom } from './fanout/types.js'
 import type { Metrics } from './metrics.js'
 import { FANOUT_ORIGIN, LOAD_ORIGIN, type Origin } from './origin.js'
-import { encodeAwareness, encodeSyncStep1, encodeSyncStep2, encodeSyncUpdate } from './protocol.js'
+import { decodeAwarenessUpdate, encodeAwareness, encodeAwarenessUpdate as encodeAwarenessEntries, encodeSyncStep1, encodeSyncStep2, encodeSyncUpdate } from './protocol.js'
 
 export interface RoomDeps {
   persistence: Persistence
@@ -265,8 +265,30 @@ export class Room implements FanoutRoom {
     return snapshot === null ? null : encodeAwareness(snapshot)
   }
 
+  /**
+   * Applies a connection's awareness update. A connection may only set or
+   * remove states of client ids it announced itself: entries for ids another
+   * connection controls (or the server's own id) are dropped and counted.
+   * Throws on an update that does not decode.
+   */
   applyAwareness (update: Uint8Array, origin: Origin): void {
-    awarenessProtocol.applyAwarenessUpdate(this.awareness, update, origin)
+    const entries = decodeAwarenessUpdate(update)
+    for (const entry of entries) JSON.parse(entry.state)
+    const own = origin.kind === 'connection' ? origin.connection : null
+    const allowed = entries.filter((entry) => {
+      if (entry.clientId === this.awareness.clientID) return false
+      if (own === null || own.awarenessClients.has(entry.clientId)) return true
+      for (const conn of this.connections) {
+        if (conn !== own && conn.awarenessClients.has(entry.clientId)) return false
+      }
+      return true
+    })
+    if (allowed.length < entries.length) {
+      this.deps.metrics.forgedAwareness.inc(entries.length - allowed.length)
+      this.log.info({ dropped: entries.length - allowed.length }, 'dropped awareness entries for client ids this connection does not own')
+    }
+    if (allowed.length === 0) return
+    awarenessProtocol.applyAwarenessUpdate(this.awareness, allowed.length === entries.length ? update : encodeAwarenessEntries(allowed), origin)
   }
 
   private readonly onAwarenessUpdate = (
