@@ -35,7 +35,7 @@ export async function main ({ log = console.log, timeoutMs = 20_000 } = {}) {
   const open = (name) => {
     const client = connect({ url: `ws://127.0.0.1:${port}`, doc: 'shopping', WebSocket, maxBackoffMs: 500 })
     client.presence.set({ name })
-    client.on('status', (status) => log(`  ${name.padEnd(5)} ${status}`))
+    client.on('status', (status) => log(`  [${name}] ${status}`))
     return client
   }
   const alice = open('alice')
