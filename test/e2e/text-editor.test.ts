@@ -79,4 +79,38 @@ describe.skipIf(!e2eEnabled)('text-editor example', () => {
     await ada.context.close()
     await grace.context.close()
   })
+
+  it('keeps edits made offline in IndexedDB and merges them on reconnect', async () => {
+    const doc = uniqueDoc('text-editor-offline')
+    const ada = await openAs(browser, example.url, { doc, name: 'Ada', color: '#e11d48' })
+    const grace = await openAs(browser, example.url, { doc, name: 'Grace', color: '#2563eb' })
+    await waitForSave(ada.page, 'saved')
+    await ada.page.click('.cm-content')
+    await ada.page.keyboard.type('Online line\n')
+    await grace.page.waitForFunction(() => (globalThis as any).example.text.toString() === 'Online line\n')
+
+    // Ada loses the network, types, and closes the tab before it comes back.
+    await ada.context.setOffline(true)
+    await waitForSave(ada.page, 'offline')
+    await ada.page.keyboard.type('Written offline')
+    // A read transaction completes only after the writes queued before it.
+    await ada.page.evaluate(() => new Promise<void>((resolve, reject) => {
+      const tx = (globalThis as any).example.client.local.db.transaction(['updates'], 'readonly')
+      tx.oncomplete = () => resolve()
+      tx.onerror = () => reject(tx.error)
+    }))
+    await ada.page.close()
+    expect(await grace.page.evaluate(() => (globalThis as any).example.text.toString())).toBe('Online line\n')
+
+    // Back online, a new tab of the same browser loads the edit from IndexedDB and sends it.
+    await ada.context.setOffline(false)
+    const page = await ada.context.newPage()
+    await page.goto(`${example.url}?${new URLSearchParams({ doc, name: 'Ada', color: '#e11d48' }).toString()}`)
+    await grace.page.waitForFunction(() => (globalThis as any).example.text.toString() === 'Online line\nWritten offline')
+    await waitForSave(page, 'saved')
+    expect(ada.errors).toEqual([])
+    expect(grace.errors).toEqual([])
+    await ada.context.close()
+    await grace.context.close()
+  })
 })
