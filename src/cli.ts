@@ -102,7 +102,9 @@ async function main (): Promise<void> {
   let server
   try {
     server = createServer(options)
-    await server.listen()
+    const { url } = await server.listen()
+    // The readiness line is part of the contract, whatever the log level.
+    if (!server.logger.isLevelEnabled('info')) process.stdout.write(`tandem listening on ${url}\n`)
   } catch (err) {
     process.stderr.write(`tandem: ${(err as Error).message}\n`)
     if (server !== undefined) await server.close().catch(() => {})
