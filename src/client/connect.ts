@@ -174,12 +174,16 @@ export function connect (options: ConnectOptions): TandemClient {
 
   let destroyed = false
   if (local !== null && shouldConnect) {
-    void local.whenSynced.then(() => {
+    const connectOnce = (): void => {
       const networkDown = (globalThis as { navigator?: { onLine?: boolean } }).navigator?.onLine === false
-      if (destroyed) return
+      if (destroyed || provider.shouldConnect || pausedByNetwork) return
       if (network !== null && networkDown) pausedByNetwork = true
       else provider.connect()
-    })
+    }
+    void local.whenSynced.then(connectOnce)
+    // When IndexedDB cannot be opened (some private modes), whenSynced never
+    // settles: work online only rather than never connecting.
+    ;(local as unknown as { _db: Promise<unknown> })._db.catch(connectOnce)
   }
 
   // Pending synced()/saved() promises; destroy() rejects them.
