@@ -19,7 +19,7 @@ async function draw (page: Page, points: Point[]): Promise<void> {
   const [first, ...rest] = points
   await page.mouse.move(box.x + first[0], box.y + first[1])
   await page.mouse.down()
-  for (const [x, y] of rest) await page.mouse.move(box.x + x, box.y + y, { steps: 2 })
+  for (const [x, y] of rest) await page.mouse.move(box.x + x, box.y + y)
   await page.mouse.up()
 }
 
