@@ -14,6 +14,7 @@ export const ErrorCodes = {
   FORBIDDEN: { status: 403, meaning: 'the token grants no (or not enough) access to this document' },
   ORIGIN_FORBIDDEN: { status: 403, meaning: 'the Origin header is not in the allow-list' },
   TOO_MANY_CONNECTIONS: { status: 429, meaning: 'this client address has too many connections' },
+  BAD_REQUEST: { status: 400, meaning: 'a query parameter is malformed' },
   NOT_FOUND: { status: 404, meaning: 'no such route or document' },
   METHOD_NOT_ALLOWED: { status: 405, meaning: 'the route does not accept this method' },
   STORAGE_FAILED: { status: 503, meaning: 'the storage failed or is unreachable; nothing was acknowledged' },

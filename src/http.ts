@@ -1,5 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { readFileSync } from 'node:fs'
 import * as Y from 'yjs'
+import { ADMIN_SCOPE } from './authorize.js'
+import { CloseCode } from './close-codes.js'
+import { updateToJson } from './doc-json.js'
+import type { Room } from './room.js'
 import { TandemError, type ErrorCode, ErrorCodes } from './errors.js'
 import { HTTP_ORIGIN } from './origin.js'
 import type { ServerContext } from './server.js'
@@ -21,9 +26,11 @@ const DOC = '([^?]+?)'
 const routes: Route[] = [
   { method: 'GET', pattern: /^\/healthz$/, handler: healthz },
   { method: 'GET', pattern: /^\/metrics$/, handler: metricsRoute },
+  { method: 'GET', pattern: /^\/docs\/?$/, handler: listDocs },
   { method: 'POST', pattern: new RegExp(`^/docs/${DOC}/update$`), handler: postUpdate },
   { method: 'GET', pattern: new RegExp(`^/docs/${DOC}/presence$`), handler: presence },
-  { method: 'GET', pattern: new RegExp(`^/docs/${DOC}$`), handler: getDoc }
+  { method: 'GET', pattern: new RegExp(`^/docs/${DOC}$`), handler: getDoc },
+  { method: 'DELETE', pattern: new RegExp(`^/docs/${DOC}$`), handler: deleteDoc }
 ]
 
 /** Serves a request; returns false (without answering) when no route matches a non-tandem path. */
@@ -114,7 +121,7 @@ async function metricsRoute (ctx: ServerContext, _req: IncomingMessage, res: Ser
 }
 
 /** Runs `fn` with a hold on the loaded room, so it cannot unload meanwhile. */
-async function withRoom<T> (ctx: ServerContext, docName: string, fn: (room: import('./room.js').Room) => Promise<T>): Promise<T> {
+async function withRoom<T> (ctx: ServerContext, docName: string, fn: (room: Room) => Promise<T>): Promise<T> {
   if (ctx.isShuttingDown()) throw new TandemError('SHUTTING_DOWN', 'the server is shutting down')
   const room = await ctx.rooms.acquire(docName).catch((err) => {
     throw new TandemError('STORAGE_FAILED', `the document did not load: ${(err as Error).message}`)
@@ -128,9 +135,45 @@ async function withRoom<T> (ctx: ServerContext, docName: string, fn: (room: impo
 
 async function getDoc (ctx: ServerContext, req: IncomingMessage, res: ServerResponse, docName: string): Promise<void> {
   await grantFor(ctx, req, docName, 'read')
-  const update = await withRoom(ctx, docName, (room) => room.snapshot())
-  res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': update.byteLength })
-  res.end(update)
+  const format = new URL(req.url ?? '/', 'http://localhost').searchParams.get('format')
+  if (format !== null && format !== 'json' && format !== 'binary') {
+    throw new TandemError('BAD_REQUEST', 'format must be json or binary')
+  }
+  const result = await withRoom(ctx, docName, async (room) => {
+    // A document with no structs was never written (deleting content leaves structs).
+    if (room.doc.store.clients.size === 0) return null
+    const update = await room.snapshot()
+    return { update, json: format === 'json' ? updateToJson(update) : undefined }
+  })
+  if (result === null) throw new TandemError('NOT_FOUND', `no document named ${JSON.stringify(docName)}`)
+  if (result.json !== undefined) {
+    sendJson(res, 200, result.json)
+    return
+  }
+  res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': result.update.byteLength })
+  res.end(result.update)
+}
+
+async function deleteDoc (ctx: ServerContext, req: IncomingMessage, res: ServerResponse, docName: string): Promise<void> {
+  await grantFor(ctx, req, ADMIN_SCOPE, 'write')
+  if (ctx.isShuttingDown()) throw new TandemError('SHUTTING_DOWN', 'the server is shutting down')
+  const closed = ctx.closeDocConnections(docName, CloseCode.DOC_DELETED, 'document deleted')
+  await ctx.rooms.evict(docName)
+  await ctx.persistence().delete(docName)
+  ctx.logger.info({ doc: docName, closed }, 'document deleted')
+  sendJson(res, 200, { deleted: docName, closedConnections: closed })
+}
+
+async function listDocs (ctx: ServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  await grantFor(ctx, req, ADMIN_SCOPE, 'read')
+  const params = new URL(req.url ?? '/', 'http://localhost').searchParams
+  const limit = Number(params.get('limit') ?? 100)
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new TandemError('BAD_REQUEST', 'limit must be an integer from 1 to 1000')
+  const after = params.get('after') ?? undefined
+  // One more than asked tells whether there is a next page.
+  const names = await ctx.persistence().list({ after, limit: limit + 1 })
+  const docs = names.slice(0, limit)
+  sendJson(res, 200, { docs, next: names.length > limit ? docs[docs.length - 1] : null })
 }
 
 async function postUpdate (ctx: ServerContext, req: IncomingMessage, res: ServerResponse, docName: string): Promise<void> {
@@ -154,10 +197,18 @@ async function postUpdate (ctx: ServerContext, req: IncomingMessage, res: Server
 
 async function presence (ctx: ServerContext, req: IncomingMessage, res: ServerResponse, docName: string): Promise<void> {
   await grantFor(ctx, req, docName, 'read')
-  const room = ctx.rooms.peek(docName)
-  const states = room === undefined
-    ? []
-    : [...room.awareness.getStates()].map(([clientId, state]) => ({ clientId, state }))
+  const list = (room: Room) => [...room.awareness.getStates()].map(([clientId, state]) => ({ clientId, state }))
+  const loaded = ctx.rooms.peek(docName)
+  if (loaded !== undefined || ctx.fanout().instanceId === 'local') {
+    sendJson(res, 200, loaded === undefined ? [] : list(loaded))
+    return
+  }
+  // In a cluster the document may be open elsewhere: load it (which asks the
+  // other instances for their awareness) and give the answers a moment.
+  const states = await withRoom(ctx, docName, async (room) => {
+    await waitFor(() => room.awarenessCount() > 0, PRESENCE_WAIT_MS)
+    return list(room)
+  })
   sendJson(res, 200, states)
 }
 
@@ -188,4 +239,29 @@ function readBody (req: IncomingMessage, maxBytes: number): Promise<Uint8Array> 
   })
 }
 
-const VERSION = '0.1.0'
+/** How long a cluster presence read waits for other instances to answer. */
+const PRESENCE_WAIT_MS = 250
+
+function waitFor (condition: () => boolean, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const deadline = Date.now() + ms
+    const check = (): void => {
+      if (condition() || Date.now() >= deadline) resolve()
+      else setTimeout(check, 10)
+    }
+    check()
+  })
+}
+
+/** The package version: package.json sits two levels up from dist/src, one from src. */
+const VERSION: string = (() => {
+  for (const path of ['../../package.json', '../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8'))
+      if (pkg.name === 'tandem') return pkg.version as string
+    } catch {
+      // try the next location
+    }
+  }
+  return 'unknown'
+})()

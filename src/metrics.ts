@@ -6,7 +6,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  */
 export function createMetrics () {
   const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: 'tandem_process_' })
+  collectDefaultMetrics({ register: registry, prefix: 'tandem_' })
   const m = {
     registry,
     connections: new Gauge({ name: 'tandem_connections', help: 'Open WebSocket connections', registers: [registry] }),

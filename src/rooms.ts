@@ -123,6 +123,19 @@ export class RoomRegistry {
     room.destroy()
   }
 
+  /**
+   * Unloads `name` now, after its queued writes are stored (for deletion:
+   * the caller has closed its connections and removes it from storage next).
+   */
+  async evict (name: string): Promise<void> {
+    const entry = this.entries.get(name)
+    if (entry === undefined) return
+    await entry.ready.catch(() => {})
+    await entry.room.whenStored().catch(() => {})
+    this.forget(entry.room)
+    await this.leaving.get(name)
+  }
+
   /** Waits until every room has stored its writes, then unloads all. */
   async close (): Promise<void> {
     this.closing = true
