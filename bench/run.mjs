@@ -102,11 +102,21 @@ const COLUMNS = {
     { key: 'lost', label: 'lost', digits: 0 },
     { key: 'killedOnTime', label: 'killed right after last', digits: 0 }
   ],
-  redis: []
+  redis: [
+    { key: 'crossP50', label: 'cross-instance p50 ms' },
+    { key: 'crossP99', label: 'cross-instance p99 ms' },
+    { key: 'localP50', label: 'same-instance p50 ms' },
+    { key: 'localP99', label: 'same-instance p99 ms' },
+    { key: 'crossPerS', label: 'cross deliveries/s' },
+    { key: 'crossShare', label: 'cross delivered / offered', digits: 2 },
+    { key: 'cpuPerDelivery', label: 'CPU µs/delivery (A+B+Redis)' },
+    { key: 'genCpu', label: 'load-gen cores', digits: 2 }
+  ]
 }
 for (const s of SCENARIOS) s.columns = COLUMNS[s.name]
 
 const started = wallMs()
+const broken = new Set()
 const sections = []
 const all = {}
 for (const scenario of SCENARIOS) {
@@ -119,7 +129,7 @@ for (const scenario of SCENARIOS) {
       continue
     }
   }
-  const targets = servers.filter((s) => scenario.applies(s))
+  const targets = servers.filter((s) => scenario.applies(s, ctx))
   if (targets.length === 0) continue
   console.log(`\n${scenario.title}`)
   const runs = new Map(targets.map((t) => [t, new Map()]))
@@ -142,6 +152,7 @@ for (const scenario of SCENARIOS) {
     const order = targets.map((_, i) => targets[(i + rep) % targets.length])
     for (const t of order) {
       if (scenario.prepare && !prepared.has(t)) continue
+      if (broken.has(t)) continue
       const t0 = wallMs()
       try {
         const rows = await scenario.measure(ctx, t, prepared.get(t))
@@ -153,6 +164,8 @@ for (const scenario of SCENARIOS) {
         console.log(`  rep ${rep + 1} ${t.padEnd(15)} ${((wallMs() - t0) / 1000).toFixed(1).padStart(5)} s  ${rows.map((r) => `${r.row}: ${brief(r.metrics)}`).join(' | ')}`)
       } catch (err) {
         failures.push(`${TARGETS[t].label} (rep ${rep + 1}): ${firstLine(err)}`)
+        // A server that cannot start will not start on the next repetition either.
+        if (/did not become ready|exited during start/.test(String(err?.message))) broken.add(t)
         console.log(`  rep ${rep + 1} ${t}: failed: ${err.stack ?? err}`)
       }
     }
@@ -249,7 +262,7 @@ function targetSummary (all) {
     const rows1 = [...(du.values().next().value?.keys() ?? [])]
     const [one, multi] = rows1
     const v = (t, row, k) => median(du, t, row, k)
-    rows.push([`durable updates/s (${one}; ${multi})`,
+    rows.push([`durable updates/s (${one}${multi ? `; ${multi}` : ''})`,
       `y-ws+LevelDB ${f(v('yws-leveldb', one, 'durablePerS'), 0)}/s, lag ${f(v('yws-leveldb', one, 'lagMs'), 0)} ms; Hocuspocus+SQLite ${f(v('hp-sqlite', one, 'durablePerS'), 0)}/s, lag ${f(v('hp-sqlite', one, 'lagMs'), 0)} ms; raw relays ${f(v('raw', one, 'relayPerS'), 0)}/s`,
       'lag ≤ 100 ms; ≥ 60k/s with several writers', `${f(v(tl, one, 'durablePerS'), 0)}/s, lag ${f(v(tl, one, 'lagMs'), 0)} ms; ${f(v(tl, multi, 'durablePerS'), 0)}/s with ${multi}`,
       verdict(v(tl, one, 'lagMs') === null ? null : v(tl, one, 'lagMs') <= 100 && v(tl, multi, 'durablePerS') >= 60000)])

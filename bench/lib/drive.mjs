@@ -39,6 +39,8 @@ export async function drive (job, paramsList, { setupTimeoutMs = 60_000, runTime
     if (hooks.started) hooks.started(t0)
     const results = (await Promise.all(done)).map((m) => m.result)
     const loadgenCpu = results.map((r) => r.cpuShare)
+    // Jobs that hold their sockets keep them open while this runs.
+    if (hooks.results) await hooks.results(results)
     return { infos, results, t0, loadgenCpu }
   } finally {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')

@@ -27,7 +27,9 @@ process.on('message', async (msg) => {
       const cpu = process.cpuUsage(cpu0)
       // Share of one core this process used from the start signal to its result.
       result.cpuShare = (cpu.user + cpu.system) / 1000 / Math.max(1, wallMs() - wall0)
-      process.send({ type: 'result', result }, () => process.exit(0))
+      // A job that holds its sockets stays until the runner is done with it.
+      if (state.hold) process.send({ type: 'result', result })
+      else process.send({ type: 'result', result }, () => process.exit(0))
     }
   } catch (err) {
     process.send({ type: 'error', error: String(err && err.stack || err) }, () => process.exit(1))
@@ -191,6 +193,7 @@ function storm (p) {
 function stream (p) {
   const pairs = []
   return {
+    hold: p.hold === true,
     async setup () {
       for (let w = 0; w < p.writers; w++) {
         const docName = p.writers === 1 ? p.docName : `${p.docName}-${p.firstWriter + w}`
@@ -231,7 +234,7 @@ function stream (p) {
       const received = pairs.reduce((n, x) => n + x.peer.received, 0)
       const lastAt = Math.max(...pairs.map((x) => x.lastAt))
       const complete = pairs.every((x) => x.peer.received >= p.n)
-      for (const x of pairs) { x.peer.close(); x.writer.close() }
+      if (!p.hold) for (const x of pairs) { x.peer.close(); x.writer.close() }
       return { start, lastAt: complete ? lastAt : null, received, sent: pairs.reduce((n, x) => n + x.writer.sent, 0), complete }
     }
   }

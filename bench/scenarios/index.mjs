@@ -2,10 +2,11 @@
 // repetition for one target and returns rows of metrics; the runner repeats,
 // alternates targets and summarises.
 import { join } from 'node:path'
-import { rmSync } from 'node:fs'
+import { rmSync, existsSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
 import { startServer, TARGETS } from '../servers/targets.mjs'
 import { drive } from '../lib/drive.mjs'
+import { startRedis, redisAvailable } from '../servers/redis.mjs'
 import { cpuMicros, rssBytes, listenCounters, dirBytes, dirSignature, sleep, wallMs } from '../lib/proc.mjs'
 import { createHistogram, mergeInto, quantileMs } from '../lib/stats.mjs'
 
@@ -53,16 +54,17 @@ export const fanout = {
     try {
       for (const cfg of p.configs) {
         const docName = `fanout-${cfg.clients}-${cfg.rate}`
+        const windowMs = cfg.windowMs ?? p.windowMs
         const counts = split(cfg.clients, Math.min(p.processes, cfg.clients))
         let firstId = 0
         const paramsList = counts.map((n) => {
-          const x = { url: server.url, dialect: TARGETS[name].dialect, docName, clients: n, firstId, rate: (cfg.rate * n) / cfg.clients, warmupMs: p.warmupMs, windowMs: p.windowMs }
+          const x = { url: server.url, dialect: TARGETS[name].dialect, docName, clients: n, firstId, rate: (cfg.rate * n) / cfg.clients, warmupMs: p.warmupMs, windowMs }
           firstId += n
           return x
         })
         let sampled
         const run = await drive('fanout', paramsList, {
-          hooks: { started: (t0) => { sampled = window(server.pid, t0, p.warmupMs, p.warmupMs + p.windowMs) } }
+          hooks: { started: (t0) => { sampled = window(server.pid, t0, p.warmupMs, p.warmupMs + windowMs) } }
         })
         const w = await sampled
         const hist = createHistogram()
@@ -73,7 +75,7 @@ export const fanout = {
           delivered += r.inWindow
           sent += r.sentInWindow
         }
-        const seconds = p.windowMs / 1000
+        const seconds = windowMs / 1000
         const cpuUs = w.cpu1 - w.cpu0
         rows.push({
           row: `K=${cfg.clients}, ${cfg.rate}/s`,
@@ -83,14 +85,14 @@ export const fanout = {
             expectedPerS: (sent * (cfg.clients - 1)) / seconds,
             p50: quantileMs(hist, 0.5),
             p99: quantileMs(hist, 0.99),
-            serverCpu: cpuUs / 1000 / p.windowMs,
+            serverCpu: cpuUs / 1000 / windowMs,
             rssMB: w.rss1 / MB,
             rssGrowthMB: (w.rss1 - w.rss0) / MB,
             genCpu: Math.max(...run.loadgenCpu)
           }
         })
         // Let the server drop the closed sockets and the room before the next load.
-        await sleep(300)
+        await sleep(150)
       }
     } finally {
       await server.stop()
@@ -107,7 +109,7 @@ export const manydocs = {
     const p = ctx.params.manydocs
     const server = await start(ctx, name, fresh(ctx, name, 'manydocs'))
     try {
-      await sleep(500)
+      await sleep(p.baselineMs)
       const rss0 = rssBytes(server.pid)
       let rss1 = null
       let connected = 0
@@ -236,7 +238,7 @@ export const coldload = {
 export const durable = {
   name: 'durable',
   title: '(5a) Durable updates/s: writers push as fast as their peer receives (≤ window in flight)',
-  applies: () => true,
+  applies: (name, ctx) => ctx.params.durable.targets.includes(name),
   async measure (ctx, name) {
     const p = ctx.params.durable
     const rows = []
@@ -250,25 +252,34 @@ export const durable = {
       try {
         let firstWriter = 0
         const paramsList = v.lists.map((l) => {
-          const x = { url: server.url, dialect: TARGETS[name].dialect, docName: 'durable', writers: l.writers, firstWriter, n: l.n, window: p.window, timeoutMs: 120_000 }
+          const x = { url: server.url, dialect: TARGETS[name].dialect, docName: 'durable', writers: l.writers, firstWriter, n: l.n, window: p.window, timeoutMs: 120_000, hold: true }
           firstWriter += l.writers
           return x
         })
         const cpu0 = cpuMicros(server.pid)
-        const run = await drive('stream', paramsList, { runTimeoutMs: 130_000 })
-        const total = run.results.reduce((n, r) => n + r.received, 0)
-        const startAt = Math.min(...run.results.map((r) => r.start))
-        const complete = run.results.every((r) => r.complete)
-        const lastAt = complete ? Math.max(...run.results.map((r) => r.lastAt)) : null
-        const relayPerS = complete ? total / ((lastAt - startAt) / 1000) : null
+        let total, startAt, complete, lastAt, relayPerS, cpuUs
         let lagMs = null
         let durablePerS = null
-        if (TARGETS[name].persistent && complete) {
-          const settled = await settleDisk(dataDir, { quietMs: 500, minMs: p.settleMs, maxMs: p.settleMs + 5000, since: lastAt })
-          lagMs = settled.changedAt - lastAt
-          durablePerS = total / ((settled.changedAt - startAt) / 1000)
-        }
-        const cpuUs = cpuMicros(server.pid) - cpu0
+        // The clients stay connected while the disk is watched: a server that
+        // stores when the last client leaves must not get that nudge here.
+        const run = await drive('stream', paramsList, {
+          runTimeoutMs: 130_000,
+          hooks: {
+            results: async (results) => {
+              cpuUs = cpuMicros(server.pid) - cpu0
+              total = results.reduce((n, r) => n + r.received, 0)
+              startAt = Math.min(...results.map((r) => r.start))
+              complete = results.every((r) => r.complete)
+              lastAt = complete ? Math.max(...results.map((r) => r.lastAt)) : null
+              relayPerS = complete ? total / ((lastAt - startAt) / 1000) : null
+              if (TARGETS[name].persistent && complete) {
+                const settled = await settleDisk(dataDir, { quietMs: 500, minMs: p.settleMs, maxMs: p.settleMs + 5000, since: lastAt })
+                lagMs = settled.changedAt - lastAt
+                durablePerS = total / ((settled.changedAt - startAt) / 1000)
+              }
+            }
+          }
+        })
         rows.push({ row: v.row, metrics: { relayPerS, durablePerS, lagMs, cpuPerUpdate: cpuUs / total, genCpu: Math.max(...run.loadgenCpu) } })
       } finally {
         await server.stop()
@@ -311,26 +322,63 @@ export const kill = {
 
 export const redis = {
   name: 'redis',
-  title: '(6) Cross-instance delivery through Redis',
+  title: '(6) Cross-instance fan-out through Redis: writers on instance A, readers on instance B',
   applies: (name) => name === 'tandem-leveldb',
   skipReason (ctx) {
-    const probe = TARGETS['tandem-leveldb']
-    if (!probe) return 'tandem is not a target'
+    const cli = join(ctx.root, 'dist', 'src', 'cli.js')
+    if (!existsSync(cli)) return 'tandem is not built (dist/src/cli.js is missing)'
     let help = ''
     try {
-      help = execFileSync(process.execPath, [join(ctx.root, 'dist', 'src', 'cli.js'), 'serve', '--help'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'pipe'] })
+      help = execFileSync(process.execPath, [cli, 'serve', '--help'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'pipe'] })
     } catch (err) {
       help = String(err.stdout ?? '') + String(err.stderr ?? '')
     }
     if (!/--redis/.test(help)) return 'tandem does not support --redis yet'
-    try {
-      execFileSync('sh', ['-c', 'command -v redis-server'], { stdio: 'ignore' })
-    } catch {
-      return 'redis-server is not installed on this machine'
-    }
-    return 'cross-instance measurement is not implemented in this suite yet'
+    if (!redisAvailable()) return 'redis-server is not installed on this machine'
+    return null
   },
-  async measure () { return [] }
+  async measure (ctx, name) {
+    const p = ctx.params.redis
+    const rows = []
+    const redisServer = await startRedis()
+    const extra = ['--redis', redisServer.url]
+    const a = await startServer(name, { dataDir: fresh(ctx, name, 'redis-a'), nodeArgs: ctx.nodeArgs(name), extraArgs: extra })
+    const b = await startServer(name, { dataDir: fresh(ctx, name, 'redis-b'), nodeArgs: ctx.nodeArgs(name), extraArgs: extra })
+    try {
+      for (const cfg of p.configs) {
+        const docName = `cross-${cfg.clients}-${cfg.rate}`
+        const half = cfg.clients / 2
+        const common = { dialect: 'yws', docName, clients: half, warmupMs: p.warmupMs, windowMs: p.windowMs }
+        // A writes everything; what B's clients receive crossed Redis.
+        const paramsList = [{ ...common, url: a.url, firstId: 0, rate: cfg.rate }, { ...common, url: b.url, firstId: half, rate: 0 }]
+        const pids = [a.pid, b.pid, redisServer.pid]
+        let cpu0
+        const run = await drive('fanout', paramsList, { hooks: { started: (t0) => { setTimeout(() => { cpu0 = pids.map(cpuMicros) }, Math.max(0, t0 + p.warmupMs - wallMs())) } } })
+        const cpu1 = pids.map(cpuMicros)
+        const [local, cross] = run.results
+        const seconds = p.windowMs / 1000
+        const cpuUs = cpu1.reduce((n, c, i) => n + c - cpu0[i], 0)
+        rows.push({
+          row: `K=${cfg.clients} (${half}+${half}), ${cfg.rate}/s`,
+          metrics: {
+            crossP50: quantileMs(cross.hist, 0.5),
+            crossP99: quantileMs(cross.hist, 0.99),
+            localP50: quantileMs(local.hist, 0.5),
+            localP99: quantileMs(local.hist, 0.99),
+            crossPerS: cross.inWindow / seconds,
+            crossShare: cross.inWindow / Math.max(1, local.sentInWindow * half),
+            cpuPerDelivery: cpuUs / Math.max(1, local.inWindow + cross.inWindow),
+            genCpu: Math.max(...run.loadgenCpu)
+          }
+        })
+        await sleep(300)
+      }
+    } finally {
+      await Promise.all([a.stop(), b.stop()])
+      await redisServer.stop()
+    }
+    return rows
+  }
 }
 
 export const SCENARIOS = [fanout, manydocs, storm, coldload, durable, kill, redis]

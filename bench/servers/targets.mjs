@@ -18,6 +18,11 @@ const YWS_BIN = join(ROOT, 'node_modules', 'y-websocket-ref', 'bin', 'server.js'
  * name → description. `persistent` servers keep data across restarts in
  * `dataDir`; `counterpart` names the y-websocket run the ratio column uses.
  */
+// All load comes from 127.0.0.1, so tandem's per-address connection cap and
+// per-connection rate limits (which the other servers do not have) are raised,
+// and its log level is `warn` (the others log nothing per connection).
+const TANDEM_FLAGS = ['--log-level', 'warn', '--max-connections-per-ip', '1000000', '--rate-messages', '10000000', '--rate-bytes', '10000000000']
+
 export const TARGETS = {
   raw: {
     label: 'raw ws relay', dialect: 'yws', persistent: false, counterpart: 'yws-mem',
@@ -41,11 +46,11 @@ export const TARGETS = {
   },
   'tandem-leveldb': {
     label: 'tandem + LevelDB', dialect: 'yws', persistent: true, counterpart: 'yws-leveldb', tandem: true, health: '/healthz',
-    command: ({ port, dataDir }) => ({ args: [TANDEM_CLI, 'serve', '--port', port, '--host', '127.0.0.1', '--data', dataDir] })
+    command: ({ port, dataDir }) => ({ args: [TANDEM_CLI, 'serve', '--port', port, '--host', '127.0.0.1', '--data', dataDir, ...TANDEM_FLAGS] })
   },
   'tandem-mem': {
     label: 'tandem in memory', dialect: 'yws', persistent: false, counterpart: 'yws-mem', tandem: true, health: '/healthz',
-    command: ({ port, dataDir }) => ({ args: [TANDEM_CLI, 'serve', '--port', port, '--host', '127.0.0.1', '--data', dataDir, '--persistence', 'memory'] })
+    command: ({ port, dataDir }) => ({ args: [TANDEM_CLI, 'serve', '--port', port, '--host', '127.0.0.1', '--data', dataDir, '--persistence', 'memory', ...TANDEM_FLAGS] })
   }
 }
 
@@ -83,12 +88,12 @@ function httpStatus (port, path) {
  * Starts a target. `nodeArgs` go before the script (e.g. --cpu-prof).
  * @returns {Promise<ServerHandle>}
  */
-export async function startServer (name, { dataDir, nodeArgs = [], port } = {}) {
+export async function startServer (name, { dataDir, nodeArgs = [], extraArgs = [], port } = {}) {
   const t = TARGETS[name]
   port = port ?? await freePort()
   mkdirSync(dataDir, { recursive: true })
   const { args, env = {} } = t.command({ port: String(port), dataDir })
-  const child = spawn(process.execPath, [...nodeArgs, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, ...args, ...extraArgs], {
     cwd: ROOT,
     env: { ...process.env, ...env, NODE_ENV: 'production' },
     stdio: ['ignore', 'pipe', 'pipe']
@@ -98,11 +103,11 @@ export async function startServer (name, { dataDir, nodeArgs = [], port } = {}) 
   while (true) {
     if (handle.exited) throw new Error(`${name} exited during start (code ${child.exitCode}):\n${handle.tail()}`)
     if (Date.now() > deadline) {
-      handle.kill()
+      await handle.kill()
       throw new Error(`${name} did not become ready in 20 s:\n${handle.tail()}`)
     }
-    const logged = !t.tandem || /listening/i.test(handle.log)
-    if (logged && await httpStatus(port, t.health ?? '/') === 200) break
+    // tandem logs `listening` at info level; at `warn` the health route is the signal.
+    if (await httpStatus(port, t.health ?? '/') === 200) break
     await sleep(25)
   }
   return handle
