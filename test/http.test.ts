@@ -76,7 +76,7 @@ describe('HTTP API', () => {
     await listener.synced()
     const source = new Y.Doc()
     source.getText('text').insert(0, 'from http')
-    const res = await fetch(`${running.http}/docs/posted/update`, { method: 'POST', body: Y.encodeStateAsUpdate(source) })
+    const res = await fetch(`${running.http}/docs/posted/update`, { method: 'POST', body: Buffer.from(Y.encodeStateAsUpdate(source)) })
     expect(res.status).toBe(200)
     await until(() => listener.doc.getText('text').toString() === 'from http', 'the listener to receive the posted update')
     const stored = new Y.Doc()
@@ -111,7 +111,7 @@ describe('HTTP API', () => {
     for (const name of ['d1', 'd2', 'd3', 'd4', 'd5']) {
       const doc = new Y.Doc()
       doc.getText('text').insert(0, name)
-      expect((await fetch(`${running.http}/docs/${name}/update`, { method: 'POST', body: Y.encodeStateAsUpdate(doc), ...auth(user) })).status).toBe(200)
+      expect((await fetch(`${running.http}/docs/${name}/update`, { method: 'POST', body: Buffer.from(Y.encodeStateAsUpdate(doc)), ...auth(user) })).status).toBe(200)
     }
     expect((await fetch(`${running.http}/docs`, auth(user))).status).toBe(403)
     const page1 = await (await fetch(`${running.http}/docs?limit=2`, auth(admin))).json()
