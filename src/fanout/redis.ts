@@ -68,6 +68,15 @@ export interface RedisFanoutRoom extends FanoutRoom {
    * the client ids the adapter saw that instance announce for this document.
    */
   removeInstanceStates?(instanceId: string, clientIds?: number[]): void
+  /**
+   * Resolves once everything the document holds now is stored; rejects if
+   * that can no longer happen (the write failed). The room applies updates
+   * before storing them, so a diff may contain changes still on their way to
+   * storage: the adapter sends a diff only once this resolves, because the
+   * receiving instance relays what it gets at once and does not store it
+   * when storage is shared. Without it diffs are sent at once.
+   */
+  whenStored?(): Promise<void>
 }
 
 export interface RedisFanoutOptions {
@@ -426,14 +435,16 @@ export class RedisFanout implements Fanout {
         // nothing: deletions do not advance state vectors, so only the
         // requester's diff can tell whether we lack something.
         const diff = room.diff(message.stateVector)
-        this.send(entry.channel, { type: 'sync-reply', update: diff ?? EMPTY, stateVector: room.stateVector() }, message.from)
+        const reply = { type: 'sync-reply', update: diff ?? EMPTY, stateVector: room.stateVector() } as const
+        if (diff === null) this.send(entry.channel, reply, message.from)
+        else this.sendDiffWhenStored(entry, reply, message.from)
         break
       }
       case 'sync-reply': {
         if (message.update.length > 0) room.onRemoteUpdate(message.update.slice())
         if (message.stateVector.length > 0) {
           const diff = room.diff(message.stateVector)
-          if (diff !== null) this.send(entry.channel, { type: 'sync-reply', update: diff, stateVector: EMPTY }, message.from)
+          if (diff !== null) this.sendDiffWhenStored(entry, { type: 'sync-reply', update: diff, stateVector: EMPTY }, message.from)
         }
         break
       }
@@ -443,6 +454,25 @@ export class RedisFanout implements Fanout {
         break
       }
     }
+  }
+
+  /**
+   * Sends a diff of the room's document once the room has stored everything
+   * in it. Guarantee 1 across instances: the receiver relays the diff to its
+   * clients at once, so it must not carry a change a crash (or a failed
+   * write) could still lose. A room whose write failed never sends it; the
+   * requester heals from the next exchange.
+   */
+  private sendDiffWhenStored (entry: Joined, body: FanoutMessageBody, to: string): void {
+    const stored = entry.room.whenStored?.()
+    if (stored === undefined) {
+      this.send(entry.channel, body, to)
+      return
+    }
+    stored.then(
+      () => { if (this.rooms.get(entry.docName) === entry) this.send(entry.channel, body, to) },
+      () => {}
+    )
   }
 
   /** Records which instance controls which awareness client of the document. */
