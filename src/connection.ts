@@ -61,6 +61,14 @@ export class Connection {
     }
   }
 
+  /**
+   * Who is behind this socket, for awareness takeovers: the authenticated
+   * user, or without auth the client address.
+   */
+  get identity (): string {
+    return this.options.userId !== undefined ? `user:${this.options.userId}` : `ip:${this.options.ip}`
+  }
+
   get access (): Exclude<Access, 'none'> {
     return this.options.access
   }

@@ -278,8 +278,19 @@ export class Room implements FanoutRoom {
     const allowed = entries.filter((entry) => {
       if (entry.clientId === this.awareness.clientID) return false
       if (own === null || own.awarenessClients.has(entry.clientId)) return true
+      // Stock clients echo every awareness change they receive back to the
+      // server. An echo carries the clock the server already has and changes
+      // nothing; only a newer clock (or a removal at the same clock) is a claim.
+      const known = this.awareness.meta.get(entry.clientId)
+      const claim = known === undefined || entry.clock > known.clock || (entry.clock === known.clock && entry.state === 'null')
+      if (!claim) return true
       for (const conn of this.connections) {
-        if (conn !== own && conn.awarenessClients.has(entry.clientId)) return false
+        if (conn === own || !conn.awarenessClients.has(entry.clientId)) continue
+        // A client that reconnected before the server noticed its old socket
+        // died announces the same id again: the same identity takes it over
+        // (and the old socket's close will not remove it). Anyone else is forging.
+        if (conn.identity !== own.identity) return false
+        conn.awarenessClients.delete(entry.clientId)
       }
       return true
     })

@@ -4,6 +4,7 @@
  * sockets, awareness cannot be forged, and each limit closes with its code.
  */
 import { afterEach, describe, expect, it } from 'vitest'
+import * as encoding from 'lib0/encoding'
 import WebSocket from 'ws'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import * as Y from 'yjs'
@@ -38,6 +39,16 @@ function upgradeStatus (url: string, headers: Record<string, string> = {}): Prom
     ws.on('unexpected-response', (_req, res) => { res.resume(); resolve(res.statusCode ?? 0) })
     ws.on('error', (err) => { if (!/Unexpected server response/.test(err.message)) reject(err) })
   })
+}
+
+/** An awareness frame for `clientId` whose clock is `clock`. */
+function awarenessFromClock (clientId: number, state: Record<string, unknown>, clock: number): Uint8Array {
+  const e = encoding.createEncoder()
+  encoding.writeVarUint(e, 1)
+  encoding.writeVarUint(e, clientId)
+  encoding.writeVarUint(e, clock)
+  encoding.writeVarString(e, JSON.stringify(state))
+  return encodeAwareness(encoding.toUint8Array(e))
 }
 
 function awarenessFrom (clientId: number, state: Record<string, unknown>): Uint8Array {
@@ -117,15 +128,17 @@ describe('authentication at the upgrade', () => {
 })
 
 describe('awareness ownership', () => {
-  it('drops entries for client ids another connection announced', async () => {
-    const running = await serve()
-    const alice = open(running.url, 'owned')
+  it('drops entries for client ids another user announced', async () => {
+    const running = await serve({ authSecret: SECRET })
+    const aliceToken = await token({ sub: 'alice', docs: { owned: 'write' } })
+    const malloryToken = await token({ sub: 'mallory', docs: { owned: 'write' } })
+    const alice = open(running.url, 'owned', aliceToken)
     await alice.synced()
     alice.provider.awareness.setLocalStateField('user', 'alice')
-    const watcher = open(running.url, 'owned')
+    const watcher = open(running.url, 'owned', aliceToken)
     await watcher.synced()
     await until(() => watcher.provider.awareness.getStates().get(alice.doc.clientID)?.user === 'alice', 'the watcher to see alice')
-    const attacker = await rawSocket(`${running.url}/owned`)
+    const attacker = await rawSocket(`${running.url}/owned?token=${malloryToken}`)
     attacker.send(awarenessFrom(alice.doc.clientID, { user: 'mallory' }))
     attacker.send(awarenessFrom(777, { user: 'attacker-self' }))
     await until(() => watcher.provider.awareness.getStates().get(777)?.user === 'attacker-self', 'the attacker\'s own state')
@@ -133,6 +146,28 @@ describe('awareness ownership', () => {
     const metrics = await (await fetch(`${running.http}/metrics`)).text()
     expect(metrics).toMatch(/tandem_awareness_forged_total [1-9]/)
     attacker.close()
+  })
+
+  it('lets the same user take over its client id from a socket not yet known dead', async () => {
+    const running = await serve({ authSecret: SECRET, pingIntervalMs: 60_000 })
+    const bobToken = await token({ sub: 'bob', docs: { flap: 'write' } })
+    const watcher = open(running.url, 'flap', bobToken)
+    await watcher.synced()
+    // The old socket stays open on the server (it answers pings), as after a network flap.
+    const old = await rawSocket(`${running.url}/flap?token=${bobToken}`)
+    old.send(awarenessFrom(4242, { user: 'bob-old' }))
+    await until(() => watcher.provider.awareness.getStates().get(4242)?.user === 'bob-old', 'the first announcement')
+    const fresh = await rawSocket(`${running.url}/flap?token=${bobToken}`)
+    // A newer clock than the first announcement.
+    fresh.send(awarenessFromClock(4242, { user: 'bob-new' }, 5))
+    await until(() => watcher.provider.awareness.getStates().get(4242)?.user === 'bob-new', 'the takeover')
+    old.close()
+    await old.closedWith
+    // The old socket's close must not remove the state the new one owns.
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(watcher.provider.awareness.getStates().get(4242)?.user).toBe('bob-new')
+    fresh.close()
+    await until(() => !watcher.provider.awareness.getStates().has(4242), 'the state to go with the new socket')
   })
 })
 
