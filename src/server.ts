@@ -6,7 +6,8 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import { createPersistence } from '../persistence/index.js'
 import type { Persistence } from '../persistence/types.js'
 import { CloseCode } from './close-codes.js'
-import { resolveConfig, type Access, type AuthResult, type Config, type ServerOptions } from './config.js'
+import { resolveConfig, type Access, type AuthResult, type Config, type Hooks, type ServerOptions } from './config.js'
+import { createWebhook } from './webhook.js'
 import { Connection } from './connection.js'
 import { ErrorCodes, TandemError, type ErrorCode } from './errors.js'
 import { LocalFanout, type Fanout } from './fanout/types.js'
@@ -87,6 +88,20 @@ export function createServer (options: ServerOptions = {}): TandemServer {
   })()
   ready.catch(() => {})
 
+  // Webhooks ride on the store hook: a notification says a stored change exists.
+  const webhook = config.webhookUrl === undefined
+    ? undefined
+    : createWebhook({ url: config.webhookUrl, secret: config.webhookSecret, logger })
+  const hooks: Hooks = webhook === undefined
+    ? config.hooks
+    : {
+        ...config.hooks,
+        onStore: (event) => {
+          webhook.notify(event.docName)
+          config.hooks.onStore?.(event)
+        }
+      }
+
   // The registry needs storage; it is created lazily behind `ready`.
   let registry: RoomRegistry | undefined
   const rooms = (): RoomRegistry => {
@@ -97,7 +112,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
         fanout,
         metrics,
         logger,
-        hooks: config.hooks,
+        hooks,
         compactAfterUpdates: config.compactAfterUpdates,
         loadTimeoutMs: config.loadTimeoutMs,
         onCountChange: (n) => metrics.rooms.set(n)
@@ -289,6 +304,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
       // 3. store every pending write and unload
       try { await ready } catch { /* storage never opened */ }
       if (registry !== undefined) await registry.close()
+      await webhook?.close()
       // 4. close fan-out and storage
       await fanout?.close().catch((err) => logger.warn({ err }, 'closing the fan-out failed'))
       await persistence?.close().catch((err) => logger.warn({ err }, 'closing storage failed'))

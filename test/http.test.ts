@@ -163,3 +163,35 @@ describe('HTTP API', () => {
     expect((await res.json()).error.code).toBe('NOT_FOUND')
   })
 })
+
+describe('webhooks', () => {
+  it('POSTs {doc, updatedAt} to --webhook-url after a document changes, signed', async () => {
+    const { createServer: createHttp } = await import('node:http')
+    const { createHmac } = await import('node:crypto')
+    const received: Array<{ body: string; signature: string | undefined }> = []
+    const receiver = createHttp((req, res) => {
+      let body = ''
+      req.on('data', (c) => { body += c })
+      req.on('end', () => {
+        received.push({ body, signature: req.headers['x-tandem-signature'] as string | undefined })
+        res.writeHead(204)
+        res.end()
+      })
+    })
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
+    cleanup.push(() => new Promise<void>((resolve) => receiver.close(() => resolve())))
+    const port = (receiver.address() as import('node:net').AddressInfo).port
+    const running = await serve({ webhookUrl: `http://127.0.0.1:${port}/hook`, webhookSecret: 'hook-secret' })
+    const a = open(running.url, 'hooked/doc')
+    await a.synced()
+    a.doc.getText('text').insert(0, 'x')
+    a.doc.getText('text').insert(0, 'y')
+    // Debounced per document (2 s by default): one notification for the burst.
+    await until(() => received.length >= 1, 'the webhook to arrive', 10_000)
+    const { body, signature } = received[0]
+    expect(JSON.parse(body)).toMatchObject({ doc: 'hooked/doc' })
+    expect(Number.isNaN(Date.parse(JSON.parse(body).updatedAt))).toBe(false)
+    expect(signature).toBe(`sha256=${createHmac('sha256', 'hook-secret').update(body).digest('hex')}`)
+    expect(received.length).toBe(1)
+  })
+})
