@@ -43,8 +43,16 @@ export interface ServerOptions {
   persistence?: PersistenceKind | Persistence
   /** Postgres connection string (for `persistence: 'postgres'`). */
   databaseUrl?: string
+  /** Postgres schema for tandem's tables; lets deployments or test runs share a database. @default 'tandem' */
+  databaseSchema?: string
   /** Redis URL; turns on multi-instance fan-out. */
   redisUrl?: string
+  /** Prefix of every Redis channel and key; lets clusters or test runs share a Redis. @default 'tandem:' */
+  redisKeyPrefix?: string
+  /** How often the instance refreshes its Redis heartbeat key. @default 2000 */
+  redisHeartbeatMs?: number
+  /** An instance silent this long is dead and its clients' presence is removed; must exceed the heartbeat. @default 6000 */
+  redisInstanceTtlMs?: number
   /** A fan-out adapter instance (instead of `redisUrl`). */
   fanout?: Fanout
   /** HS256 secret; turns on JWT auth. */
@@ -135,6 +143,11 @@ export function resolveConfig (options: ServerOptions = {}): Config {
   if (config.authSecret !== undefined && config.authPublicKey !== undefined) invalid('set either an auth secret (HS256) or a public key (RS256/ES256), not both')
   if (config.authSecret !== undefined && config.authSecret.length < 16) invalid('the auth secret must be at least 16 characters')
   if (config.redisUrl !== undefined && config.fanout !== undefined) invalid('set either redisUrl or a fanout adapter, not both')
+  for (const key of ['redisHeartbeatMs', 'redisInstanceTtlMs'] as const) {
+    const value = config[key]
+    if (value !== undefined && (!Number.isInteger(value) || value <= 0)) invalid(`${key} must be a positive integer, got ${String(value)}`)
+  }
+  if ((config.redisInstanceTtlMs ?? 6000) <= (config.redisHeartbeatMs ?? 2000)) invalid('redisInstanceTtlMs must be greater than redisHeartbeatMs')
   if (config.webhookSecret !== undefined && config.webhookUrl === undefined) invalid('a webhook secret needs a webhook URL')
   return Object.freeze(config)
 }

@@ -78,12 +78,18 @@ export function createServer (options: ServerOptions = {}): TandemServer {
 
   const ready = (async () => {
     persistence = typeof config.persistence === 'string'
-      ? await createPersistence({ kind: config.persistence, dataDir: config.dataDir, databaseUrl: config.databaseUrl })
+      ? await createPersistence({ kind: config.persistence, dataDir: config.dataDir, databaseUrl: config.databaseUrl, schema: config.databaseSchema })
       : config.persistence
     if (config.fanout !== undefined) fanout = config.fanout
     else if (config.redisUrl !== undefined) {
       const { RedisFanout } = await import('./fanout/redis.js')
-      fanout = await RedisFanout.open({ url: config.redisUrl, logger })
+      fanout = await RedisFanout.open({
+        url: config.redisUrl,
+        keyPrefix: config.redisKeyPrefix,
+        heartbeatMs: config.redisHeartbeatMs,
+        instanceTtlMs: config.redisInstanceTtlMs,
+        logger
+      })
     } else fanout = new LocalFanout()
   })()
   ready.catch(() => {})
@@ -289,7 +295,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     const address = server.address() as AddressInfo
     const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address
     const url = `ws://${shownHost}:${address.port}`
-    logger.info({ url, persistence: persistence?.name, port: address.port }, `listening on ${url}`)
+    logger.info({ url, persistence: persistence?.name, port: address.port, instanceId: fanout?.instanceId }, `listening on ${url}`)
     return { port: address.port, host: address.address, url }
   }
 

@@ -5,10 +5,9 @@
  * connections, Postgres outages, and a room that opens while another instance
  * holds the document.
  *
- * The CLI stores in the default Postgres schema and publishes under the
- * default Redis key prefix, so every document name carries this run's random
- * tag: runs never see each other's documents, and the rows are deleted at the
- * end.
+ * Each run has its own Postgres schema and Redis key prefix (dropped and
+ * forgotten at the end), so runs never see each other; document names carry
+ * the run's tag as well.
  */
 import { randomBytes } from 'node:crypto'
 import { readdir, readFile, readlink } from 'node:fs/promises'
@@ -21,9 +20,10 @@ import { client, fetchDoc, snapshot, spawnCli, until, type Client } from './help
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
-/** Where the CLI keeps its tables (it has no flag for another schema). */
-const SCHEMA = 'tandem'
 const RUN = randomBytes(4).toString('hex')
+/** This run's namespace in the shared Postgres and Redis. */
+const SCHEMA = `t_cluster_${RUN}`
+const PREFIX = `tandem-test:${RUN}:`
 
 type Instance = Awaited<ReturnType<typeof spawnCli>> & { killed: boolean }
 
@@ -52,6 +52,11 @@ afterEach(async () => {
 afterAll(async () => {
   for (const name of docNames) await store.delete(name)
   await store.close()
+  const { Client: PgClient } = await import('pg')
+  const pg = new PgClient({ connectionString: DATABASE_URL })
+  await pg.connect()
+  await pg.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`)
+  await pg.end()
   await redis.quit()
 })
 
@@ -65,7 +70,10 @@ function docName (what: string): string {
 }
 
 async function startInstance (databaseUrl = DATABASE_URL): Promise<Instance> {
-  const started = await spawnCli(['--redis', REDIS_URL, '--persistence', 'postgres', '--database-url', databaseUrl])
+  const started = await spawnCli([
+    '--redis', REDIS_URL, '--redis-prefix', PREFIX, '--redis-heartbeat-ms', '500', '--redis-instance-ttl-ms', '2000',
+    '--persistence', 'postgres', '--database-url', databaseUrl, '--database-schema', SCHEMA
+  ])
   const instance = { ...started, killed: false }
   instances.push(instance)
   return instance
