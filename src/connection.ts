@@ -89,7 +89,7 @@ export class Connection {
   private readonly onMessage = (data: Buffer, isBinary: boolean): void => {
     if (this.closed) return
     const frame = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-    this.options.metrics.bytesIn.inc(frame.byteLength)
+    this.options.metrics.bytesIn.inc('', frame.byteLength)
     const refusal = this.options.admit?.(frame.byteLength)
     if (refusal != null) {
       this.close(CloseCode.POLICY_VIOLATION, refusal)
@@ -125,7 +125,7 @@ export class Connection {
       }
       throw err
     }
-    this.options.metrics.messagesIn.inc({ type: message.type })
+    this.options.metrics.messagesIn.inc(message.type)
     try {
       switch (message.type) {
         case 'sync-step1':
@@ -187,8 +187,29 @@ export class Connection {
       this.close(CloseCode.POLICY_VIOLATION, 'slow consumer: send buffer full')
       return
     }
-    this.options.metrics.bytesOut.inc(frame.byteLength)
+    this.options.metrics.bytesOut.inc('', frame.byteLength)
     ws.send(frame, { binary: true })
+  }
+
+  /**
+   * Writes a frame already built by `binaryFrame` (a broadcast frames its
+   * message once for all recipients). Same bound as `send`.
+   */
+  sendFramed (wire: Buffer, payload: Uint8Array): void {
+    if (this.closed) return
+    const ws = this.ws
+    if (ws.readyState !== ws.OPEN) return
+    if (ws.bufferedAmount + wire.byteLength > this.options.maxBufferedBytes) {
+      this.close(CloseCode.POLICY_VIOLATION, 'slow consumer: send buffer full')
+      return
+    }
+    this.options.metrics.bytesOut.inc('', payload.byteLength)
+    // ws writes a frame straight to the socket unless its sender is busy
+    // (compressing, which is off, or reading a Blob, which we never send);
+    // only then must the frame go through ws's queue to keep the order.
+    const internals = ws as unknown as { _socket?: { write: (b: Buffer) => boolean }; _sender?: { _state: number } }
+    if (internals._socket !== undefined && internals._sender?._state === 0) internals._socket.write(wire)
+    else ws.send(payload, { binary: true })
   }
 
   /** Closes with a code and reason. Safe to call twice. */

@@ -4,17 +4,57 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  * Prometheus metrics, one registry per server (never the global one, so
  * several servers in one process do not share counters).
  */
+/**
+ * Per-message and per-delivery counts are plain numbers on the hot path and
+ * copied into prom-client only when /metrics is scraped: a labelled
+ * `Counter.inc` per delivery would cost more than the delivery itself.
+ */
+export class HotCounter {
+  private readonly values = new Map<string, number>()
+  inc (label: string, by = 1): void {
+    this.values.set(label, (this.values.get(label) ?? 0) + by)
+  }
+
+  entries (): IterableIterator<[string, number]> {
+    return this.values.entries()
+  }
+}
+
+function lazyCounter (registry: Registry, name: string, help: string, labelName: string | undefined, source: HotCounter): void {
+  // eslint-disable-next-line no-new
+  new Counter({
+    name,
+    help,
+    labelNames: labelName === undefined ? [] : [labelName],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const [label, value] of source.entries()) {
+        if (labelName === undefined) this.inc(value)
+        else this.inc({ [labelName]: label }, value)
+      }
+    }
+  })
+}
+
 export function createMetrics () {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'tandem_' })
+  const hot = {
+    messagesIn: new HotCounter(),
+    messagesOut: new HotCounter(),
+    bytesIn: new HotCounter(),
+    bytesOut: new HotCounter()
+  }
+  lazyCounter(registry, 'tandem_messages_in_total', 'Messages received, by type', 'type', hot.messagesIn)
+  lazyCounter(registry, 'tandem_messages_out_total', 'Messages sent, by type', 'type', hot.messagesOut)
+  lazyCounter(registry, 'tandem_bytes_in_total', 'WebSocket payload bytes received', undefined, hot.bytesIn)
+  lazyCounter(registry, 'tandem_bytes_out_total', 'WebSocket payload bytes sent', undefined, hot.bytesOut)
   const m = {
     registry,
+    ...hot,
     connections: new Gauge({ name: 'tandem_connections', help: 'Open WebSocket connections', registers: [registry] }),
     rooms: new Gauge({ name: 'tandem_rooms_loaded', help: 'Documents loaded in memory', registers: [registry] }),
-    messagesIn: new Counter({ name: 'tandem_messages_in_total', help: 'Messages received, by type', labelNames: ['type'], registers: [registry] }),
-    messagesOut: new Counter({ name: 'tandem_messages_out_total', help: 'Messages sent, by type', labelNames: ['type'], registers: [registry] }),
-    bytesIn: new Counter({ name: 'tandem_bytes_in_total', help: 'WebSocket payload bytes received', registers: [registry] }),
-    bytesOut: new Counter({ name: 'tandem_bytes_out_total', help: 'WebSocket payload bytes sent', registers: [registry] }),
     updatesApplied: new Counter({ name: 'tandem_updates_applied_total', help: 'Document updates applied, by origin', labelNames: ['origin'], registers: [registry] }),
     droppedUpdates: new Counter({ name: 'tandem_updates_dropped_total', help: 'Updates dropped, by reason', labelNames: ['reason'], registers: [registry] }),
     storeSeconds: new Histogram({ name: 'tandem_storage_write_seconds', help: 'Time to store one batch', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry] }),

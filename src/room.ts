@@ -4,6 +4,7 @@ import * as Y from 'yjs'
 import type { Persistence } from '../persistence/types.js'
 import { CloseCode } from './close-codes.js'
 import type { Hooks } from './config.js'
+import { binaryFrame } from './wire.js'
 import type { Connection } from './connection.js'
 import type { Fanout, FanoutRoom } from './fanout/types.js'
 import type { Metrics } from './metrics.js'
@@ -159,14 +160,15 @@ export class Room implements FanoutRoom {
     const first = batch[0].origin
     const soleSender = first.kind === 'connection' && batch.every((p) => p.origin === first) ? first.connection : null
     const frame = encodeSyncUpdate(merged)
+    const wire = binaryFrame(frame)
     let sent = 0
     for (const conn of this.connections) {
       if (conn !== soleSender) {
-        conn.send(frame)
+        conn.sendFramed(wire, frame)
         sent++
       }
     }
-    if (sent > 0) this.deps.metrics.messagesOut.inc({ type: 'sync-update' }, sent)
+    if (sent > 0) this.deps.metrics.messagesOut.inc('sync-update', sent)
     const local = batch.filter((p) => p.origin.kind !== 'fanout')
     if (local.length > 0) {
       this.deps.fanout.publishUpdate(this.name, local.length === batch.length ? merged : mergeOrSingle(local))
@@ -331,8 +333,9 @@ export class Room implements FanoutRoom {
     if (this.destroyed || this.awarenessChanged.size === 0) return
     const frame = encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awarenessChanged]))
     this.awarenessChanged.clear()
-    for (const conn of this.connections) conn.send(frame)
-    this.deps.metrics.messagesOut.inc({ type: 'awareness' }, this.connections.size)
+    const wire = binaryFrame(frame)
+    for (const conn of this.connections) conn.sendFramed(wire, frame)
+    this.deps.metrics.messagesOut.inc('awareness', this.connections.size)
   }
 
   // ---------------------------------------------------------------- fan-out
