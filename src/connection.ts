@@ -176,40 +176,41 @@ export class Connection {
   }
 
   /**
-   * Queues a frame. A peer that lets more than `maxBufferedBytes` pile up is
-   * dropped: a slow consumer must not make the server buffer without bound.
+   * Whether a frame of `wireBytes` may be queued. A peer that lets more than
+   * `maxBufferedBytes` pile up is dropped: a slow consumer must not make the
+   * server buffer without bound.
    */
-  send (frame: Uint8Array): void {
-    if (this.closed) return
+  private canSend (wireBytes: number): boolean {
+    if (this.closed) return false
     const ws = this.ws
-    if (ws.readyState !== ws.OPEN) return
-    if (ws.bufferedAmount + frame.byteLength > this.options.maxBufferedBytes) {
+    if (ws.readyState !== ws.OPEN) return false
+    if (ws.bufferedAmount + wireBytes > this.options.maxBufferedBytes) {
       this.close(CloseCode.POLICY_VIOLATION, 'slow consumer: send buffer full')
-      return
+      return false
     }
+    return true
+  }
+
+  /** Queues one message. */
+  send (frame: Uint8Array): void {
+    if (!this.canSend(frame.byteLength)) return
     this.options.metrics.bytesOut.inc('', frame.byteLength)
-    ws.send(frame, { binary: true })
+    this.ws.send(frame, { binary: true })
   }
 
   /**
    * Writes a frame already built by `binaryFrame` (a broadcast frames its
-   * message once for all recipients). Same bound as `send`.
+   * message once for all recipients).
    */
   sendFramed (wire: Buffer, payload: Uint8Array): void {
-    if (this.closed) return
-    const ws = this.ws
-    if (ws.readyState !== ws.OPEN) return
-    if (ws.bufferedAmount + wire.byteLength > this.options.maxBufferedBytes) {
-      this.close(CloseCode.POLICY_VIOLATION, 'slow consumer: send buffer full')
-      return
-    }
+    if (!this.canSend(wire.byteLength)) return
     this.options.metrics.bytesOut.inc('', payload.byteLength)
     // ws writes a frame straight to the socket unless its sender is busy
     // (compressing, which is off, or reading a Blob, which we never send);
     // only then must the frame go through ws's queue to keep the order.
-    const internals = ws as unknown as { _socket?: { write: (b: Buffer) => boolean }; _sender?: { _state: number } }
+    const internals = this.ws as unknown as { _socket?: { write: (b: Buffer) => boolean }; _sender?: { _state: number } }
     if (internals._socket !== undefined && internals._sender?._state === 0) internals._socket.write(wire)
-    else ws.send(payload, { binary: true })
+    else this.ws.send(payload, { binary: true })
   }
 
   /** Closes with a code and reason. Safe to call twice. */

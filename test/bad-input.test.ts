@@ -3,24 +3,15 @@
  * with a code and reason; other clients and stored state are untouched; an
  * unknown message type is ignored and counted; a failed write is never relayed.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import * as encoding from 'lib0/encoding'
 import * as Y from 'yjs'
 import { MemoryPersistence } from '../persistence/memory.js'
 import { StorageError } from '../persistence/types.js'
 import { encodeSyncUpdate } from '../src/protocol.js'
-import { client, fetchDoc, rawSocket, startServer, tempDir, until, type Running } from './helpers.js'
+import { client, fetchDoc, rawSocket, tempDir, testScope, until } from './helpers.js'
 
-const cleanup: Array<() => Promise<void> | void> = []
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn()
-})
-
-async function serve (options: Parameters<typeof startServer>[0] = {}): Promise<Running> {
-  const running = await startServer(options)
-  cleanup.push(() => running.server.close())
-  return running
-}
+const { serve, defer } = testScope()
 
 const frame = (...parts: Array<(e: encoding.Encoder) => void>) => {
   const e = encoding.createEncoder()
@@ -40,11 +31,11 @@ const cases: Array<[string, Uint8Array, number]> = [
 describe('bad input', () => {
   it.each(cases)('closes only the sender of %s (code %i)', async (_name, bytes, code) => {
     const dir = await tempDir()
-    cleanup.push(() => dir.remove())
+    defer(() => dir.remove())
     const running = await serve({ persistence: 'leveldb', dataDir: dir.path })
     const honest = client(running.url, 'contained')
     const other = client(running.url, 'contained')
-    cleanup.push(() => { honest.destroy(); other.destroy() })
+    defer(() => { honest.destroy(); other.destroy() })
     await Promise.all([honest.synced(), other.synced()])
     honest.doc.getText('text').insert(0, 'before')
     await until(() => other.doc.getText('text').toString() === 'before', 'the first edit')
@@ -67,7 +58,7 @@ describe('bad input', () => {
     ws.send(new Uint8Array([42, 1, 2, 3]))
     ws.send(new Uint8Array([7]))
     const watcher = client(running.url, 'forward')
-    cleanup.push(() => watcher.destroy())
+    defer(() => watcher.destroy())
     await watcher.synced()
     expect(ws.readyState).toBe(ws.OPEN)
     const metrics = await (await fetch(`${running.http}/metrics`)).text()
@@ -101,7 +92,7 @@ describe('bad input', () => {
     const running = await serve({ persistence: storage })
     const writer = client(running.url, 'failing')
     const reader = client(running.url, 'failing')
-    cleanup.push(() => { writer.destroy(); reader.destroy() })
+    defer(() => { writer.destroy(); reader.destroy() })
     await Promise.all([writer.synced(), reader.synced()])
     writer.doc.getText('text').insert(0, 'stored ')
     await until(() => reader.doc.getText('text').toString() === 'stored ', 'the stored edit')

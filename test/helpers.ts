@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { afterEach } from 'vitest'
 import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
@@ -134,4 +135,30 @@ export async function fetchDoc (http: string, name: string): Promise<Y.Doc> {
   const doc = new Y.Doc()
   Y.applyUpdate(doc, new Uint8Array(await res.arrayBuffer()))
   return doc
+}
+
+/**
+ * Resources of one test, released in reverse order after it: servers,
+ * providers and anything passed to `defer`.
+ */
+export function testScope () {
+  const cleanup: Array<() => Promise<void> | void> = []
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn()
+  })
+  return {
+    defer (fn: () => Promise<void> | void): void {
+      cleanup.push(fn)
+    },
+    async serve (options: ServerOptions = {}): Promise<Running> {
+      const running = await startServer(options)
+      cleanup.push(() => running.server.close())
+      return running
+    },
+    open (url: string, room: string, params?: Record<string, string>): Client {
+      const c = client(url, room, { params })
+      cleanup.push(() => c.destroy())
+      return c
+    }
+  }
 }

@@ -2,28 +2,15 @@
  * The HTTP API over real HTTP against a real server: status codes, auth,
  * bodies that reproduce the document in a fresh Y.Doc, metrics that move.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { signToken } from '../src/auth.js'
 import { MemoryPersistence } from '../persistence/memory.js'
 import { StorageError } from '../persistence/types.js'
-import { client, startServer, until, type Client, type Running } from './helpers.js'
+import { testScope, until, type Running } from './helpers.js'
 
 const SECRET = 'http-test-secret-long-enough'
-const cleanup: Array<() => Promise<void> | void> = []
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn()
-})
-async function serve (options: Parameters<typeof startServer>[0] = {}): Promise<Running> {
-  const running = await startServer(options)
-  cleanup.push(() => running.server.close())
-  return running
-}
-function open (url: string, room: string, params?: Record<string, string>): Client {
-  const c = client(url, room, { params })
-  cleanup.push(() => c.destroy())
-  return c
-}
+const { serve, open, defer } = testScope()
 const metric = async (running: Running, pattern: RegExp): Promise<number> => {
   const text = await (await fetch(`${running.http}/metrics`)).text()
   const m = pattern.exec(text)
@@ -179,7 +166,7 @@ describe('webhooks', () => {
       })
     })
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
-    cleanup.push(() => new Promise<void>((resolve) => receiver.close(() => resolve())))
+    defer(() => new Promise<void>((resolve) => receiver.close(() => resolve())))
     const port = (receiver.address() as import('node:net').AddressInfo).port
     const running = await serve({ webhookUrl: `http://127.0.0.1:${port}/hook`, webhookSecret: 'hook-secret' })
     const a = open(running.url, 'hooked/doc')

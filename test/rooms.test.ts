@@ -4,11 +4,11 @@
  */
 import { createServer as createHttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { MemoryPersistence } from '../persistence/memory.js'
 import { createServer } from '../src/index.js'
-import { client, fetchDoc, startServer, until, type Client, type Running } from './helpers.js'
+import { client, fetchDoc, testScope, until, type Client, type Running } from './helpers.js'
 
 /** Real memory storage whose loads can be held back or made to fail. */
 class ControlledStorage extends MemoryPersistence {
@@ -26,21 +26,14 @@ class ControlledStorage extends MemoryPersistence {
   }
 }
 
-const cleanup: Array<() => Promise<void> | void> = []
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn()
-})
+const scope = testScope()
 
 function track (c: Client): Client {
-  cleanup.push(() => c.destroy())
+  scope.defer(() => c.destroy())
   return c
 }
 
-async function serve (storage: ControlledStorage): Promise<Running> {
-  const running = await startServer({ persistence: storage })
-  cleanup.push(() => running.server.close())
-  return running
-}
+const serve = (storage: ControlledStorage): Promise<Running> => scope.serve({ persistence: storage })
 
 async function seed (storage: MemoryPersistence, name: string, text: string): Promise<void> {
   const doc = new Y.Doc()

@@ -3,7 +3,7 @@
  * statuses, read-only connections never change anything, expiry closes live
  * sockets, awareness cannot be forged, and each limit closes with its code.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import * as encoding from 'lib0/encoding'
 import WebSocket from 'ws'
 import * as awarenessProtocol from 'y-protocols/awareness'
@@ -11,24 +11,12 @@ import * as Y from 'yjs'
 import { signToken, type Claims } from '../src/auth.js'
 import { MemoryPersistence } from '../persistence/memory.js'
 import { encodeAwareness, encodeSyncUpdate } from '../src/protocol.js'
-import { client, rawSocket, startServer, until, type Client, type Running } from './helpers.js'
+import { rawSocket, testScope, until, type Client } from './helpers.js'
 
 const SECRET = 'a-test-secret-of-sufficient-length'
-const cleanup: Array<() => Promise<void> | void> = []
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn()
-})
-
-async function serve (options: Parameters<typeof startServer>[0] = {}): Promise<Running> {
-  const running = await startServer(options)
-  cleanup.push(() => running.server.close())
-  return running
-}
-function open (url: string, room: string, token?: string): Client {
-  const c = client(url, room, { params: token === undefined ? undefined : { token } })
-  cleanup.push(() => c.destroy())
-  return c
-}
+const scope = testScope()
+const serve = scope.serve
+const open = (url: string, room: string, token?: string): Client => scope.open(url, room, token === undefined ? undefined : { token })
 const token = (claims: Claims, expiresIn?: number) => signToken(SECRET, claims, { expiresIn })
 
 /** The HTTP status an upgrade is answered with (101 when it succeeds). */
