@@ -19,6 +19,7 @@
  * newer version can add types during a rolling upgrade.
  */
 import * as decoding from 'lib0/decoding'
+import { decodeAwarenessUpdate, encodeAwarenessUpdate } from '../protocol.js'
 import * as encoding from 'lib0/encoding'
 
 export const FanoutMessageType = {
@@ -133,25 +134,12 @@ export interface AwarenessEntry {
 }
 
 /**
- * Reads the client ids of a y-protocols awareness update
- * (varuint count, then per entry varuint clientID, varuint clock, varstring JSON state)
- * so that the adapter knows which clients each instance controls. The states
- * themselves are not parsed.
+ * The client ids of an awareness update, so that the adapter knows which
+ * clients each instance controls. Decoding is the wire protocol's own.
  */
 export function readAwarenessEntries (update: Uint8Array): AwarenessEntry[] {
-  const decoder = decoding.createDecoder(update)
   try {
-    const count = decoding.readVarUint(decoder)
-    // Each entry takes at least 3 bytes, so a count beyond that is a lie.
-    if (count > update.length) throw new Error(`entry count ${count} exceeds the update size`)
-    const entries: AwarenessEntry[] = []
-    for (let i = 0; i < count; i++) {
-      const clientId = decoding.readVarUint(decoder)
-      const clock = decoding.readVarUint(decoder)
-      const state = decoding.readVarString(decoder)
-      entries.push({ clientId, clock, removed: state === 'null' })
-    }
-    return entries
+    return decodeAwarenessUpdate(update).map(({ clientId, clock, state }) => ({ clientId, clock, removed: state === 'null' }))
   } catch (err) {
     throw new FanoutMessageError(`malformed awareness update: ${(err as Error).message}`)
   }
@@ -159,16 +147,9 @@ export function readAwarenessEntries (update: Uint8Array): AwarenessEntry[] {
 
 /**
  * An awareness update that removes `entries` (state `null` at the clock last
- * seen), in the y-protocols format: a receiver drops a state whose clock equals
- * the given one when the new state is null.
+ * seen): a receiver drops a state whose clock equals the given one when the
+ * new state is null.
  */
 export function encodeAwarenessRemoval (entries: ReadonlyArray<{ clientId: number; clock: number }>): Uint8Array {
-  const encoder = encoding.createEncoder()
-  encoding.writeVarUint(encoder, entries.length)
-  for (const { clientId, clock } of entries) {
-    encoding.writeVarUint(encoder, clientId)
-    encoding.writeVarUint(encoder, clock)
-    encoding.writeVarString(encoder, 'null')
-  }
-  return encoding.toUint8Array(encoder)
+  return encodeAwarenessUpdate(entries.map(({ clientId, clock }) => ({ clientId, clock, state: 'null' })))
 }
