@@ -102,13 +102,20 @@ export function decodeMessage (frame: Uint8Array): Message {
 }
 
 function readVarUint (decoder: decoding.Decoder): number {
-  // lib0 accepts up to 53 bits; anything longer is garbage, not a length.
-  const start = decoder.pos
-  const value = decoding.readVarUint(decoder)
-  if (decoder.pos - start > 8 || !Number.isSafeInteger(value)) {
-    throw new ProtocolError('BAD_VARINT', 'variable-length integer out of range')
+  // At most 8 bytes (56 bits, checked against 2^53): anything longer is garbage, not a length.
+  let value = 0
+  let multiplier = 1
+  for (let i = 0; i < 8; i++) {
+    if (decoder.pos >= decoder.arr.length) throw new ProtocolError('TRUNCATED', 'frame ends inside a variable-length integer')
+    const byte = decoder.arr[decoder.pos++]
+    value += (byte & 0x7f) * multiplier
+    if (byte < 0x80) {
+      if (!Number.isSafeInteger(value)) throw new ProtocolError('BAD_VARINT', 'variable-length integer out of range')
+      return value
+    }
+    multiplier *= 128
   }
-  return value
+  throw new ProtocolError('BAD_VARINT', 'variable-length integer longer than 8 bytes')
 }
 
 function readBytes (decoder: decoding.Decoder): Uint8Array {
