@@ -7,7 +7,7 @@
 import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs'
 import { tmpdir, cpus } from 'node:os'
 import { join } from 'node:path'
-import { TARGETS, unavailable, ROOT } from './servers/targets.mjs'
+import { TARGETS, unavailable, ROOT, killAllServers } from './servers/targets.mjs'
 import { SCENARIOS } from './scenarios/index.mjs'
 import { FULL, QUICK } from './lib/params.mjs'
 import { scenarioTable, median } from './lib/report.mjs'
@@ -52,7 +52,9 @@ const ctx = {
 }
 mkdirSync(ctx.dataRoot, { recursive: true })
 const cleanup = () => rmSync(ctx.dataRoot, { recursive: true, force: true })
-process.on('SIGINT', () => { cleanup(); process.exit(130) })
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => { killAllServers(); cleanup(); process.exit(130) })
+}
 
 const COLUMNS = {
   fanout: [

@@ -8,6 +8,7 @@ import { wallMs } from '../lib/proc.mjs'
 
 const EMPTY_STATE_VECTOR = Y.encodeStateVector(new Y.Doc())
 const EMPTY_UPDATE = Y.encodeStateAsUpdate(new Y.Doc())
+const WRITER_DOC_EDITS = 2000
 
 export class BenchClient {
   /**
@@ -77,6 +78,12 @@ export class BenchClient {
 
   /** Appends one marked edit and sends it as a sync update. */
   write () {
+    // A fresh doc (new Yjs client id) every WRITER_DOC_EDITS edits: appending
+    // to one ever-growing merged string makes the writer, not the server, slow.
+    if (this.ydoc !== null && this.sent % WRITER_DOC_EDITS === 0) {
+      this.ydoc.destroy()
+      this.ydoc = null
+    }
     if (this.ydoc === null) {
       this.ydoc = new Y.Doc()
       this.ytext = this.ydoc.getText('t')

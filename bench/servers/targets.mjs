@@ -113,8 +113,16 @@ export async function startServer (name, { dataDir, nodeArgs = [], extraArgs = [
   return handle
 }
 
+const live = new Set()
+
+/** Kills every server still running (the runner is being interrupted). */
+export function killAllServers () {
+  for (const h of live) h.child.kill('SIGKILL')
+}
+
 export class ServerHandle {
   constructor (name, child, port, dataDir) {
+    live.add(this)
     this.name = name
     this.child = child
     this.pid = child.pid
@@ -125,6 +133,7 @@ export class ServerHandle {
     this.exited = false
     this.exitPromise = new Promise((resolve) => child.on('exit', (code, signal) => {
       this.exited = true
+      live.delete(this)
       resolve({ code, signal })
     }))
     // Keep only the tail of the output: a chatty server must not grow the runner.
