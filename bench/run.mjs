@@ -174,7 +174,7 @@ for (const scenario of SCENARIOS) {
   }
   all[scenario.name] = runs
   for (const [t, byRow] of runs) if (byRow.size === 0) runs.delete(t)
-  let text = `### ${scenario.title}\n\n${scenarioTable(scenario, runs)}`
+  let text = `### ${scenario.title}\n\n${scenarioTable(scenario, runs)}\n`
   if (failures.length) text += `\n\nFailures: ${failures.map((f) => `\n- ${f}`).join('')}`
   sections.push(text)
 }
@@ -196,7 +196,7 @@ const header = [
   ...notes.map((n) => `- ${n}`)
 ]
 const targetsTable = targetSummary(all)
-const report = [...header, '', targetsTable, '', ...sections, ''].join('\n')
+const report = [...header, '', targetsTable, '', ...sections.map((x) => x + '\n'), ''].join('\n')
 console.log('\n' + report)
 const resultsDir = join(ROOT, 'bench', 'results')
 mkdirSync(resultsDir, { recursive: true })
@@ -264,10 +264,15 @@ function targetSummary (all) {
     const rows1 = [...(du.values().next().value?.keys() ?? [])]
     const [one, multi] = rows1
     const v = (t, row, k) => median(du, t, row, k)
-    rows.push([`durable updates/s (${one}${multi ? `; ${multi}` : ''})`,
+    const lag = v(tl, one, 'lagMs')
+    rows.push([`durable as fast as relayed (${one}): durable updates/s, disk lag behind the relay`,
       `y-ws+LevelDB ${f(v('yws-leveldb', one, 'durablePerS'), 0)}/s, lag ${f(v('yws-leveldb', one, 'lagMs'), 0)} ms; Hocuspocus+SQLite ${f(v('hp-sqlite', one, 'durablePerS'), 0)}/s, lag ${f(v('hp-sqlite', one, 'lagMs'), 0)} ms; raw relays ${f(v('raw', one, 'relayPerS'), 0)}/s`,
-      'lag ≤ 100 ms; ≥ 60k/s with several writers', `${f(v(tl, one, 'durablePerS'), 0)}/s, lag ${f(v(tl, one, 'lagMs'), 0)} ms; ${f(v(tl, multi, 'durablePerS'), 0)}/s with ${multi}`,
-      verdict(v(tl, one, 'lagMs') === null ? null : v(tl, one, 'lagMs') <= 100 && v(tl, multi, 'durablePerS') >= 60000)])
+      'lag ≤ 100 ms', `${f(v(tl, one, 'durablePerS'), 0)}/s, lag ${f(lag, 0)} ms`, verdict(lag === null ? null : lag <= 100)])
+    if (multi) {
+      const m = v(tl, multi, 'durablePerS')
+      rows.push([`durable updates/s, ${multi}`, `raw relays ${f(v('raw', multi, 'relayPerS'), 0)}/s with the same generator`,
+        '≥ 60k/s', `${f(m, 0)}/s`, verdict(m === null ? null : m >= 60000)])
+    }
   }
   const ki = all.kill
   if (ki) {

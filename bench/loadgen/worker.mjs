@@ -162,9 +162,9 @@ function storm (p) {
     async setup () { return {} },
     async go (t0) {
       await waitUntilWall(t0)
-      const start = wallMs()
+      const start = t0
       const clients = []
-      for (let i = 0; i < p.clients; i++) {
+      for (let i = p.firstClient ?? 0; i < (p.firstClient ?? 0) + p.clients; i++) {
         clients.push(new BenchClient({ url: p.url, docName: `${p.prefix}-${i % p.docs}`, dialect: p.dialect, id: i }))
       }
       const createdMs = wallMs() - start
@@ -176,6 +176,7 @@ function storm (p) {
       const synced = times.length
       for (const c of clients) c.close()
       return {
+        times,
         allMs: synced === clients.length ? times[times.length - 1] : null,
         p50Ms: times[Math.floor(synced * 0.5)] ?? null,
         p99Ms: times[Math.min(synced - 1, Math.floor(synced * 0.99))] ?? null,
