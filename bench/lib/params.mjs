@@ -1,4 +1,4 @@
-// Scenario parameters. FULL fits the 15-minute budget on a 2-core machine;
+// Scenario parameters. FULL takes 15–20 minutes on a shared 2-core machine;
 // QUICK is a smoke run of the harness (well under a minute).
 export const FULL = {
   repeats: 3,
