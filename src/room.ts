@@ -61,7 +61,8 @@ export class Room implements FanoutRoom {
   private flushScheduled = false
   private writing = false
   private waiters: Waiter[] = []
-  private rowsStored = 0
+  /** Updates stored since the last compaction (a batch row holds many). */
+  private updatesSinceCompaction = 0
   private compacting = false
   private awarenessChanged = new Set<number>()
   private awarenessScheduled = false
@@ -83,7 +84,9 @@ export class Room implements FanoutRoom {
     this.doc.transact(() => {
       for (const update of updates) Y.applyUpdate(this.doc, update)
     }, LOAD_ORIGIN)
-    this.rowsStored = updates.length
+    // Rows written before (each possibly a large batch) are worth merging once
+    // they are more than one: the next load then applies a single snapshot.
+    this.updatesSinceCompaction = updates.length > 1 ? Math.max(updates.length, this.deps.compactAfterUpdates) : 0
     this.callHook('onLoad', () => this.deps.hooks.onLoad?.({ docName: this.name, doc: this.doc }))
     this.maybeCompact()
   }
@@ -127,7 +130,7 @@ export class Room implements FanoutRoom {
         const toStore = this.deps.persistence.shared
           ? batch.filter((p) => p.origin.kind !== 'fanout')
           : batch
-        const merged = batch.length === 1 ? batch[0].update : Y.mergeUpdates(batch.map((p) => p.update))
+        const merged = mergeOrSingle(batch)
         if (toStore.length > 0) {
           const update = toStore.length === batch.length ? merged : mergeOrSingle(toStore)
           const started = performance.now()
@@ -140,7 +143,7 @@ export class Room implements FanoutRoom {
           }
           this.deps.metrics.storeSeconds.observe((performance.now() - started) / 1000)
           this.deps.metrics.batchSize.observe(toStore.length)
-          this.rowsStored++
+          this.updatesSinceCompaction += toStore.length
           this.callHook('onStore', () => this.deps.hooks.onStore?.({ docName: this.name, update }))
         }
         this.storedSeq = batch[batch.length - 1].seq
@@ -213,11 +216,11 @@ export class Room implements FanoutRoom {
   }
 
   private maybeCompact (): void {
-    if (this.compacting || this.rowsStored < this.deps.compactAfterUpdates || this.failed !== null) return
+    if (this.compacting || this.updatesSinceCompaction < this.deps.compactAfterUpdates || this.failed !== null) return
     this.compacting = true
-    const rows = this.rowsStored
+    const counted = this.updatesSinceCompaction
     this.deps.persistence.compact(this.name).then(() => {
-      this.rowsStored = Math.max(1, this.rowsStored - rows + 1)
+      this.updatesSinceCompaction -= counted
     }, (err: Error) => {
       // Compaction only saves space and load time; the rows are intact.
       this.deps.metrics.storageErrors.inc({ op: 'compact' })
@@ -417,5 +420,22 @@ export class Room implements FanoutRoom {
 }
 
 function mergeOrSingle (entries: PendingUpdate[]): Uint8Array {
-  return entries.length === 1 ? entries[0].update : Y.mergeUpdates(entries.map((p) => p.update))
+  return entries.length === 1 ? entries[0].update : mergeMany(entries.map((p) => p.update))
+}
+
+/** Inputs per `Y.mergeUpdates` call: its cost grows much faster than linearly with the count. */
+const MERGE_FAN_IN = 32
+
+/** Merges any number of updates in rounds of at most MERGE_FAN_IN, keeping the cost near linear. */
+export function mergeMany (updates: Uint8Array[]): Uint8Array {
+  let level = updates
+  while (level.length > 1) {
+    const next: Uint8Array[] = []
+    for (let i = 0; i < level.length; i += MERGE_FAN_IN) {
+      const chunk = level.slice(i, i + MERGE_FAN_IN)
+      next.push(chunk.length === 1 ? chunk[0] : Y.mergeUpdates(chunk))
+    }
+    level = next
+  }
+  return level[0]
 }
