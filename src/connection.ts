@@ -40,11 +40,10 @@ export class Connection {
   private heldBytes = 0
   private deniedSent = false
   private expiryTimer: NodeJS.Timeout | undefined
-  readonly log: Logger
+  private childLog: Logger | undefined
 
   constructor (readonly ws: WebSocket, readonly options: ConnectionOptions, private readonly onClose: (conn: Connection, code: number, reason: string) => void) {
     this.origin = { kind: 'connection', connection: this }
-    this.log = options.logger
     ws.binaryType = 'nodebuffer'
     ws.on('message', this.onMessage)
     ws.on('pong', () => { this.alive = true })
@@ -67,6 +66,21 @@ export class Connection {
    */
   get identity (): string {
     return this.options.userId !== undefined ? `user:${this.options.userId}` : `ip:${this.options.ip}`
+  }
+
+  /** What identifies this connection in every log line. */
+  get logBindings (): { conn: number; doc: string; user?: string; ip: string } {
+    return { conn: this.options.id, doc: this.options.docName, user: this.options.userId, ip: this.options.ip }
+  }
+
+  /**
+   * A child logger with the connection's bindings, made on first use: most
+   * connections only ever log their connect and disconnect lines, which the
+   * server writes through the parent logger (a child per socket costs memory).
+   */
+  get log (): Logger {
+    this.childLog ??= this.options.logger.child(this.logBindings)
+    return this.childLog
   }
 
   get access (): Exclude<Access, 'none'> {

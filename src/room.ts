@@ -66,15 +66,19 @@ export class Room implements FanoutRoom {
   private compacting = false
   private awarenessChanged = new Set<number>()
   private awarenessScheduled = false
-  /** Awareness client ids announced by each remote instance (cluster mode). */
-  private readonly log: Logger
+  private childLog: Logger | undefined
 
   constructor (readonly name: string, private readonly deps: RoomDeps) {
-    this.log = deps.logger.child({ doc: name })
     // The server has no presence of its own.
     this.awareness.setLocalState(null)
     this.doc.on('update', this.onDocUpdate)
     this.awareness.on('update', this.onAwarenessUpdate)
+  }
+
+  /** A child logger made on first use (most rooms never log). */
+  private get log (): Logger {
+    this.childLog ??= this.deps.logger.child({ doc: this.name })
+    return this.childLog
   }
 
   /** Loads the stored state. Until it resolves no client is answered. */

@@ -220,7 +220,6 @@ export function createServer (options: ServerOptions = {}): TandemServer {
 
   function onConnection (ws: WebSocket, docName: string, ip: string, auth: { userId?: string; access: Exclude<Access, 'none'>; expiresAtMs?: number }): void {
     const id = nextConnectionId++
-    const log = logger.child({ conn: id, doc: docName, user: auth.userId, ip })
     const conn = new Connection(ws, {
       id,
       access: auth.access,
@@ -231,12 +230,12 @@ export function createServer (options: ServerOptions = {}): TandemServer {
       maxBufferedBytes: config.maxBufferedBytes,
       maxPendingBytes: config.maxPendingBytes,
       metrics,
-      logger: log,
+      logger,
       admit: authorize.admitter((kind) => metrics.rateLimited.inc({ kind }))
     }, onConnectionClosed)
     connections.add(conn)
     metrics.connections.set(connections.size)
-    log.info({ access: auth.access }, 'connected')
+    logger.info({ ...conn.logBindings, access: auth.access }, 'connected')
     const registryNow = rooms()
     registryNow.acquire(docName).then((room) => {
       if (conn.closed) {
@@ -246,7 +245,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
       roomOf.set(conn, room)
       conn.attach(room)
     }, (err) => {
-      log.warn({ err: (err as Error).message }, 'document did not load; closing so the client retries')
+      conn.log.warn({ err: (err as Error).message }, 'document did not load; closing so the client retries')
       conn.close(CloseCode.INTERNAL_ERROR, 'document load failed, retry')
     })
   }
@@ -258,7 +257,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     metrics.connections.set(connections.size)
     metrics.closes.inc({ code: String(code) })
     ipConnections.release(conn.options.ip)
-    conn.log.info({ code, reason, durationMs: Date.now() - conn.openedAt }, 'disconnected')
+    logger.info({ ...conn.logBindings, code, reason, durationMs: Date.now() - conn.openedAt }, 'disconnected')
     const room = roomOf.get(conn)
     if (room !== undefined) {
       roomOf.delete(conn)
