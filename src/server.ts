@@ -181,11 +181,16 @@ export function createServer (options: ServerOptions = {}): TandemServer {
   }
 
   function handleUpgrade (request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => {})
-    upgrade(request, socket, head).catch((err) => {
-      logger.error({ err, url: safeUrl(request.url) }, 'upgrade failed')
-      if (!socket.destroyed) rejectUpgrade(socket, 'INTERNAL', 'internal error')
-    })
+    // Listeners on the socket live as long as the connection: they must not
+    // close over the request (its headers would stay in memory per socket).
+    socket.on('error', ignore)
+    const url = safeUrl(request.url)
+    upgrade(request, socket, head).catch((err) => failUpgrade(err, url, socket))
+  }
+
+  function failUpgrade (err: unknown, url: string, socket: Duplex): void {
+    logger.error({ err, url }, 'upgrade failed')
+    if (!socket.destroyed) rejectUpgrade(socket, 'INTERNAL', 'internal error')
   }
 
   async function upgrade (request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -210,10 +215,11 @@ export function createServer (options: ServerOptions = {}): TandemServer {
       return rejectUpgrade(socket, 'TOO_MANY_CONNECTIONS', `more than ${config.maxConnectionsPerIp} connections from this address`)
     }
     // The slot is held from here; if the handshake never completes, give it back.
-    let upgraded = false
-    socket.once('close', () => { if (!upgraded) ipConnections.release(ip) })
+    const releaseSlot = (): void => ipConnections.release(ip)
+    socket.once('close', releaseSlot)
     wss.handleUpgrade(request, socket, head, (ws) => {
-      upgraded = true
+      // From here the connection's own close gives the slot back.
+      socket.off('close', releaseSlot)
       onConnection(ws, docName, ip, auth)
     })
   }
@@ -342,6 +348,8 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     ready: () => ready
   }
 }
+
+function ignore (): void {}
 
 function statusText (status: number): string {
   return ({ 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' } as Record<number, string>)[status] ?? 'Error'
