@@ -35,7 +35,7 @@ export class Connection {
   alive = true
   closed = false
   readonly openedAt = Date.now()
-  private room: Room | null = null
+  private joined: Room | null = null
   private held: Uint8Array[] | null = []
   private heldBytes = 0
   private deniedSent = false
@@ -83,6 +83,11 @@ export class Connection {
     return this.childLog
   }
 
+  /** The room this connection joined; null until its document loaded (or if it closed first). */
+  get room (): Room | null {
+    return this.joined
+  }
+
   get access (): Exclude<Access, 'none'> {
     return this.options.access
   }
@@ -90,7 +95,7 @@ export class Connection {
   /** Binds to the loaded room and processes the frames that waited for it. */
   attach (room: Room): void {
     if (this.closed) return
-    this.room = room
+    this.joined = room
     room.join(this)
     const held = this.held ?? []
     this.held = null
@@ -126,7 +131,7 @@ export class Connection {
   }
 
   private handle (frame: Uint8Array): void {
-    const room = this.room
+    const room = this.joined
     if (room === null) return
     let message: Message
     try {

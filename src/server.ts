@@ -1,4 +1,4 @@
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
@@ -65,7 +65,8 @@ export function createServer (options: ServerOptions = {}): TandemServer {
   const config = resolveConfig(options)
   const logger = config.logger ?? createLogger(config.logLevel)
   const metrics = createMetrics()
-  const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes, perMessageDeflate: false })
+  // Connections are tracked in `connections`; ws's own client set would be a second copy.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes, perMessageDeflate: false, clientTracking: false })
   const connections = new Set<Connection>()
   const ipConnections = new IpConnectionCounter(config.maxConnectionsPerIp)
   let persistence: Persistence | undefined
@@ -158,7 +159,8 @@ export function createServer (options: ServerOptions = {}): TandemServer {
       if (persistence === undefined) throw new TandemError('STORAGE_FAILED', 'storage is not open yet')
       return persistence
     },
-    fanout: () => fanout ?? new LocalFanout(),
+    // Before storage is open (only /healthz can ask), there is nothing to fan out.
+    fanout: () => fanout ?? NO_FANOUT,
     authorize,
     isShuttingDown: () => shuttingDown,
     startedAt,
@@ -248,7 +250,6 @@ export function createServer (options: ServerOptions = {}): TandemServer {
         registryNow.release(room)
         return
       }
-      roomOf.set(conn, room)
       conn.attach(room)
     }, (err) => {
       conn.log.warn({ err: (err as Error).message }, 'document did not load; closing so the client retries')
@@ -256,30 +257,27 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     })
   }
 
-  const roomOf = new WeakMap<Connection, import('./room.js').Room>()
-
   function onConnectionClosed (conn: Connection, code: number, reason: string): void {
     connections.delete(conn)
     metrics.connections.set(connections.size)
     metrics.closes.inc({ code: String(code) })
     ipConnections.release(conn.options.ip)
     logger.info({ ...conn.logBindings, code, reason, durationMs: Date.now() - conn.openedAt }, 'disconnected')
-    const room = roomOf.get(conn)
-    if (room !== undefined) {
-      roomOf.delete(conn)
+    const room = conn.room
+    if (room !== null) {
       room.leave(conn)
       registry?.release(room)
     }
   }
 
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    void handleHttp(context, req, res)
+  }
+
   function attach (server: HttpServer, attachOptions: { http?: boolean } = {}): void {
     httpServer = server
     server.on('upgrade', handleUpgrade)
-    if (attachOptions.http !== false) {
-      server.prependListener('request', (req, res) => {
-        void handleHttp(context, req, res)
-      })
-    }
+    if (attachOptions.http !== false) server.prependListener('request', onRequest)
   }
 
   async function listen (): Promise<{ port: number; host: string; url: string }> {
@@ -310,8 +308,12 @@ export function createServer (options: ServerOptions = {}): TandemServer {
       clearInterval(pingTimer)
       // 1. stop accepting
       if (ownHttp && httpServer !== undefined) httpServer.close()
+      // A host's server outlives us: give its events back.
+      httpServer?.off('upgrade', handleUpgrade)
+      httpServer?.off('request', onRequest)
       // 2. close clients
-      for (const conn of [...connections]) conn.close(CloseCode.GOING_AWAY, 'server shutting down')
+      const closing = [...connections]
+      for (const conn of closing) conn.close(CloseCode.GOING_AWAY, 'server shutting down')
       // 3. store every pending write and unload
       try { await ready } catch { /* storage never opened */ }
       if (registry !== undefined) await registry.close()
@@ -319,7 +321,8 @@ export function createServer (options: ServerOptions = {}): TandemServer {
       // 4. close fan-out and storage
       await fanout?.close().catch((err) => logger.warn({ err }, 'closing the fan-out failed'))
       await persistence?.close().catch((err) => logger.warn({ err }, 'closing storage failed'))
-      for (const ws of wss.clients) ws.terminate()
+      // Peers that never answered the close handshake are cut now.
+      for (const conn of closing) conn.ws.terminate()
       wss.close()
       if (ownHttp && httpServer !== undefined) {
         httpServer.closeAllConnections()
@@ -350,6 +353,8 @@ export function createServer (options: ServerOptions = {}): TandemServer {
 }
 
 function ignore (): void {}
+
+const NO_FANOUT = new LocalFanout()
 
 function statusText (status: number): string {
   return ({ 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' } as Record<number, string>)[status] ?? 'Error'

@@ -135,6 +135,8 @@ describe('rooms', () => {
     b.destroy()
     await Promise.all([server.close(), server.close()])
     await server.close()
+    // The host's server outlives tandem and gets its events back.
+    expect(host.listenerCount('upgrade')).toBe(0)
     await new Promise((resolve) => host.close(resolve))
   })
 })
