@@ -1,7 +1,7 @@
 /**
  * JWT authentication and per-document authorization. Pure building blocks:
  * no server, no sockets. The server decides at the HTTP upgrade with
- * `tokenFromRequest` → `verifier.verify` (401 on `AuthError`) →
+ * `tokenFromRequest` (request.ts) → `verifier.verify` (401 on `AuthError`) →
  * `accessFor` (403 on `'none'`).
  *
  * Token claims:
@@ -11,7 +11,6 @@
  * `docs` maps a document name, or a prefix pattern ending in `*`, to a grant.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto'
-import type { IncomingHttpHeaders } from 'node:http'
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose'
 
 export type Access = 'none' | 'read' | 'write'
@@ -220,22 +219,6 @@ function claimsFrom (payload: JWTPayload): VerifiedToken {
   }
   // jose has already checked that exp, when present, is a number in the future.
   return exp === undefined ? { userId: sub, docs: grants } : { userId: sub, docs: grants, expiresAtMs: exp * 1000 }
-}
-
-/**
- * The bearer token of an HTTP request: `?token=` (what the stock y-websocket
- * client can send through its `params` option) first, then
- * `Authorization: Bearer <token>`. `undefined` when there is none.
- */
-export function tokenFromRequest (req: { url?: string; headers: IncomingHttpHeaders }): string | undefined {
-  const url = req.url ?? ''
-  const q = url.indexOf('?')
-  if (q !== -1) {
-    const token = new URLSearchParams(url.slice(q + 1)).get('token')
-    if (token) return token
-  }
-  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? '')
-  return match?.[1]
 }
 
 export interface SignOptions {

@@ -1,18 +1,19 @@
 import type { IncomingMessage } from 'node:http'
-import { AuthError, accessFor, createVerifier, tokenFromRequest, type Verifier } from './auth.js'
-import type { Access, AuthResult, Config } from './config.js'
+import { AuthError, accessFor, createVerifier, type Access, type Verifier } from './auth.js'
+import type { AuthResult, Config } from './config.js'
 import type { ErrorCode } from './errors.js'
-import { ConnectionRateLimiter, DocNameError, clientIp, docNameFromPath, isOriginAllowed, validateDocName } from './limits.js'
+import { DocNameError, clientIp, docNameFromPath, isOriginAllowed, tokenFromRequest, validateDocName } from './request.js'
 
-export interface Grant {
+/** Who a request is and what it may do with the document it asked for. */
+export interface Permit {
   userId?: string
   access: Exclude<Access, 'none'>
   expiresAtMs?: number
 }
 
-type Denial = { error: { code: ErrorCode; message: string } }
+export type Denial = { error: { code: ErrorCode; message: string } }
 
-export type UpgradeDecision = { docName: string; ip: string; auth: Grant } | Denial
+export type UpgradeDecision = { docName: string; ip: string; permit: Permit } | Denial
 
 /** The name admin routes check grants against: only a `"*"` grant matches it. */
 export const ADMIN_SCOPE = '*'
@@ -21,9 +22,7 @@ export interface Authorizer {
   /** Everything decided before a WebSocket exists: name, origin, identity, grant. */
   upgrade(request: IncomingMessage): Promise<UpgradeDecision>
   /** Identity and grant for an HTTP request on `docName` (`ADMIN_SCOPE` for admin routes). */
-  http(request: IncomingMessage, docName: string): Promise<Grant | Denial>
-  /** A fresh per-connection admission check (rate limits); returns a close reason or null. */
-  admitter(onLimited: (kind: string) => void): (bytes: number) => string | null
+  http(request: IncomingMessage, docName: string): Promise<Permit | Denial>
 }
 
 const deny = (code: ErrorCode, message: string): Denial => ({ error: { code, message } })
@@ -38,7 +37,7 @@ export function createAuthorizer (config: Config): Authorizer {
     ? createVerifier({ secret: config.authSecret, publicKeyPem: config.authPublicKey })
     : undefined
 
-  const identify = async (request: IncomingMessage, docName: string): Promise<Grant | Denial> => {
+  const identify = async (request: IncomingMessage, docName: string): Promise<Permit | Denial> => {
     if (config.hooks.authenticate !== undefined) {
       let result: AuthResult
       try {
@@ -78,9 +77,9 @@ export function createAuthorizer (config: Config): Authorizer {
       if (!isOriginAllowed(request.headers.origin, config.allowedOrigins)) {
         return deny('ORIGIN_FORBIDDEN', 'this Origin may not open connections')
       }
-      const grant = await identify(request, docName)
-      if ('error' in grant) return grant
-      return { docName, ip: clientIp(request, config.trustProxy), auth: grant }
+      const permit = await identify(request, docName)
+      if ('error' in permit) return permit
+      return { docName, ip: clientIp(request, config.trustProxy), permit }
     },
 
     async http (request, docName) {
@@ -89,23 +88,6 @@ export function createAuthorizer (config: Config): Authorizer {
         if (!valid.ok) return deny('DOC_NAME_INVALID', valid.reason)
       }
       return identify(request, docName)
-    },
-
-    admitter (onLimited) {
-      const limiter = new ConnectionRateLimiter({
-        messagesPerSec: config.rateLimitMessagesPerSec,
-        bytesPerSec: config.rateLimitBytesPerSec,
-        // A single frame of the largest allowed size must always be able to pass.
-        bytesBurst: Math.max(2 * config.rateLimitBytesPerSec, config.maxMessageBytes)
-      })
-      return (bytes) => {
-        const verdict = limiter.check(bytes)
-        if (verdict === 'ok') return null
-        onLimited(verdict)
-        return verdict === 'messages'
-          ? `rate limit: more than ${config.rateLimitMessagesPerSec} messages/s`
-          : `rate limit: more than ${config.rateLimitBytesPerSec} bytes/s`
-      }
     }
   }
 }

@@ -2,11 +2,11 @@ import type { IncomingMessage } from 'node:http'
 import type { Logger } from 'pino'
 import type * as Y from 'yjs'
 import type { Persistence } from '../persistence/types.js'
+import type { Access } from './auth.js'
 import type { Fanout } from './fanout/types.js'
 import { TandemError } from './errors.js'
 
 export type PersistenceKind = 'leveldb' | 'postgres' | 'memory'
-export type Access = 'none' | 'read' | 'write'
 
 /** What `authenticate` decides for one request (upgrade or HTTP). */
 export type AuthResult =
@@ -80,7 +80,11 @@ export interface ServerOptions {
   pingIntervalMs?: number
   /** Stored updates per document before a background compaction merges them. @default 500 */
   compactAfterUpdates?: number
-  /** Trust the first X-Forwarded-For entry as the client address (only behind a proxy you run). @default false */
+  /**
+   * Take the client address from the last `X-Forwarded-For` entry, the one the
+   * proxy in front of tandem appended (only behind exactly one proxy you run;
+   * earlier entries are whatever the client sent). @default false
+   */
   trustProxy?: boolean
   /** Browser origins allowed to open WebSockets; unset allows all. */
   allowedOrigins?: string[]
@@ -114,6 +118,8 @@ export const DEFAULTS = Object.freeze({
   maxDocNameBytes: 512,
   backlog: 4096
 })
+
+export type { Access }
 
 export type Config = Readonly<typeof DEFAULTS & Omit<ServerOptions, keyof typeof DEFAULTS> & {
   persistence: PersistenceKind | Persistence

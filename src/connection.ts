@@ -1,11 +1,13 @@
 import type { Logger } from 'pino'
 import type { WebSocket } from 'ws'
+import type { Access } from './auth.js'
 import { CloseCode } from './close-codes.js'
-import type { Access } from './config.js'
+import type { Member } from './member.js'
 import type { Metrics } from './metrics.js'
 import type { Origin } from './origin.js'
 import { decodeMessage, encodePermissionDenied, encodeStored, ProtocolError, type Message } from './protocol.js'
 import type { Room } from './room.js'
+import { writeFramed } from './wire.js'
 
 export interface ConnectionOptions {
   id: number
@@ -23,18 +25,20 @@ export interface ConnectionOptions {
   admit?: (bytes: number) => string | null
 }
 
+/** setTimeout's largest delay (~24.8 days); longer waits are re-armed. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 /**
- * One client socket. Frames that arrive before the room is loaded are held
- * (bounded by `maxPendingBytes`) and processed in order once it is.
+ * One client socket: a room's `Member`. Frames that arrive before the room is
+ * loaded are held (bounded by `maxPendingBytes`) and processed in order once
+ * it is.
  */
-export class Connection {
+export class Connection implements Member {
   readonly origin: Origin
-  /** Awareness client ids this connection announced; removed when it closes. */
-  readonly awarenessClients = new Set<number>()
-  /** Set by the server's ping sweep; cleared by a pong. */
-  alive = true
   closed = false
   readonly openedAt = Date.now()
+  /** Cleared by each heartbeat, set by a pong. */
+  private answeredPing = true
   private joined: Room | null = null
   private held: Uint8Array[] | null = []
   private heldBytes = 0
@@ -43,21 +47,26 @@ export class Connection {
   private childLog: Logger | undefined
 
   constructor (readonly ws: WebSocket, readonly options: ConnectionOptions, private readonly onClose: (conn: Connection, code: number, reason: string) => void) {
-    this.origin = { kind: 'connection', connection: this }
+    this.origin = { kind: 'connection', member: this, userId: options.userId }
     ws.binaryType = 'nodebuffer'
     ws.on('message', this.onMessage)
-    ws.on('pong', () => { this.alive = true })
+    ws.on('pong', () => { this.answeredPing = true })
     ws.on('close', (code: number, reason: Buffer) => this.finish(code, reason.toString()))
     ws.on('error', (err) => {
       // ws closes the socket after an error (e.g. 1009 for maxPayload); log why.
       const code = (err as { code?: string }).code
       this.log.info({ err: err.message, code }, 'socket error')
     })
-    if (options.expiresAtMs !== undefined) {
-      const ms = Math.max(0, options.expiresAtMs - Date.now())
-      // setTimeout caps at ~24.8 days; longer tokens are checked again then.
-      this.expiryTimer = setTimeout(() => this.close(CloseCode.TOKEN_EXPIRED, 'token expired'), Math.min(ms, 2 ** 31 - 1))
-    }
+    if (options.expiresAtMs !== undefined) this.armExpiry(options.expiresAtMs)
+  }
+
+  private armExpiry (expiresAtMs: number): void {
+    const ms = Math.max(0, expiresAtMs - Date.now())
+    this.expiryTimer = setTimeout(() => {
+      // A token valid for longer than one timer can wait is checked again then.
+      if (Date.now() < expiresAtMs) this.armExpiry(expiresAtMs)
+      else this.close(CloseCode.TOKEN_EXPIRED, 'token expired')
+    }, Math.min(ms, MAX_TIMER_MS))
   }
 
   /**
@@ -90,6 +99,21 @@ export class Connection {
 
   get access (): Exclude<Access, 'none'> {
     return this.options.access
+  }
+
+  /**
+   * One round of the server's ping sweep: false when the peer did not answer
+   * the previous ping (it is dead), otherwise sends the next ping.
+   */
+  heartbeat (): boolean {
+    if (!this.answeredPing) return false
+    this.answeredPing = false
+    try {
+      this.ws.ping()
+    } catch {
+      // the socket is already closing
+    }
+    return true
   }
 
   /** Binds to the loaded room and processes the frames that waited for it. */
@@ -210,29 +234,18 @@ export class Connection {
     return true
   }
 
-  /** Queues one message. */
   send (frame: Uint8Array): void {
     if (!this.canSend(frame.byteLength)) return
     this.options.metrics.bytesOut.inc('', frame.byteLength)
     this.ws.send(frame, { binary: true })
   }
 
-  /**
-   * Writes a frame already built by `binaryFrame` (a broadcast frames its
-   * message once for all recipients).
-   */
   sendFramed (wire: Buffer, payload: Uint8Array): void {
     if (!this.canSend(wire.byteLength)) return
     this.options.metrics.bytesOut.inc('', payload.byteLength)
-    // ws writes a frame straight to the socket unless its sender is busy
-    // (compressing, which is off, or reading a Blob, which we never send);
-    // only then must the frame go through ws's queue to keep the order.
-    const internals = this.ws as unknown as { _socket?: { write: (b: Buffer) => boolean }; _sender?: { _state: number } }
-    if (internals._socket !== undefined && internals._sender?._state === 0) internals._socket.write(wire)
-    else this.ws.send(payload, { binary: true })
+    writeFramed(this.ws, wire, payload)
   }
 
-  /** Closes with a code and reason. Safe to call twice. */
   close (code: number, reason: string): void {
     if (this.closed) return
     const ws = this.ws

@@ -1,17 +1,47 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { readFileSync } from 'node:fs'
+import type { Logger } from 'pino'
 import * as Y from 'yjs'
-import { ADMIN_SCOPE } from './authorize.js'
+import type { Persistence } from '../persistence/types.js'
+import { ADMIN_SCOPE, type Authorizer } from './authorize.js'
 import { CloseCode } from './close-codes.js'
 import { updateToJson } from './doc-json.js'
+import type { Fanout } from './fanout/types.js'
+import type { Metrics } from './metrics.js'
 import type { Room } from './room.js'
+import type { RoomRegistry } from './rooms.js'
 import { TandemError, type ErrorCode, ErrorCodes } from './errors.js'
-import { HTTP_ORIGIN } from './origin.js'
-import type { ServerContext } from './server.js'
+import type { Origin } from './origin.js'
 import { safeUrl } from './logger.js'
-import { DocNameError, docNameFromPath } from './limits.js'
+import { DocNameError, docNameFromPath } from './request.js'
 
-type Handler = (ctx: ServerContext, req: IncomingMessage, res: ServerResponse, docName: string) => Promise<void>
+/** What the routes need once storage is open. */
+export interface HttpServices {
+  persistence: Pick<Persistence, 'check' | 'delete' | 'list'>
+  fanout: Pick<Fanout, 'check' | 'instanceId'>
+  rooms: Pick<RoomRegistry, 'acquire' | 'release' | 'peek' | 'evict' | 'rooms' | 'size'>
+}
+
+/** What the HTTP routes need from the server. */
+export interface HttpDeps {
+  /** Largest request body accepted. */
+  maxMessageBytes: number
+  logger: Logger
+  metrics: Metrics
+  authorize: Authorizer
+  /** Storage, fan-out and rooms; resolves once storage is open, rejects if it failed to open. */
+  services: Promise<HttpServices>
+  startedAt: number
+  isShuttingDown: () => boolean
+  connectionCount: () => number
+  /** Closes every connection to `docName`; returns how many were closed. */
+  closeDocConnections: (docName: string, code: number, reason: string) => number
+}
+
+type Handler = (deps: HttpDeps, req: IncomingMessage, res: ServerResponse, docName: string) => Promise<void>
+
+/** The deps with the open services, as the handlers see them. */
+type Context = HttpDeps & HttpServices
 
 interface Route {
   method: string
@@ -33,8 +63,19 @@ const routes: Route[] = [
   { method: 'DELETE', pattern: new RegExp(`^/docs/${DOC}$`), handler: deleteDoc }
 ]
 
-/** Serves a request; returns false (without answering) when no route matches a non-tandem path. */
-export async function handleHttp (ctx: ServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** The paths tandem answers (any method): everything else belongs to a host server. */
+const OWN_PATH = /^\/(healthz|metrics|docs)(\/|$)/
+
+/** Whether a request is for one of tandem's routes (a host server handles the rest). */
+export function isTandemPath (url: string | undefined): boolean {
+  return OWN_PATH.test((url ?? '/').split('?')[0])
+}
+
+/** How long `/healthz` waits for storage to open before answering 503. */
+const STARTING_WAIT_MS = 500
+
+/** Serves one request on a tandem route; answers 404 for any other path. */
+export async function handleHttp (deps: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = (req.url ?? '/').split('?')[0]
   try {
     const matching = routes.filter((r) => r.pattern.test(path))
@@ -54,15 +95,35 @@ export async function handleHttp (ctx: ServerContext, req: IncomingMessage, res:
         throw err
       }
     }
-    await route.handler(ctx, req, res, docName)
+    await route.handler(deps, req, res, docName)
   } catch (err) {
     const error = err instanceof TandemError
       ? err
       : (err as { code?: string }).code === 'STORAGE_FAILED'
           ? new TandemError('STORAGE_FAILED', (err as Error).message)
           : new TandemError('INTERNAL', 'internal error')
-    if (error.code === 'INTERNAL') ctx.logger.error({ err, url: safeUrl(req.url) }, 'HTTP request failed')
+    if (error.code === 'INTERNAL') deps.logger.error({ err, url: safeUrl(req.url) }, 'HTTP request failed')
     sendError(res, error.code, error.message)
+  }
+}
+
+/** The deps with the open services (storage, fan-out, rooms), for routes that need them. */
+async function open (deps: HttpDeps): Promise<Context> {
+  try {
+    return { ...deps, ...await deps.services }
+  } catch (err) {
+    throw new TandemError('STORAGE_FAILED', `storage is not available: ${(err as Error).message}`)
+  }
+}
+
+/** The services if they open within `ms`; null while they are still opening. Rejects if they failed to open. */
+async function servicesWithin (deps: HttpDeps, ms: number): Promise<HttpServices | null> {
+  let timer: NodeJS.Timeout | undefined
+  const waited = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), ms) })
+  try {
+    return await Promise.race([deps.services, waited])
+  } finally {
+    clearTimeout(timer)
   }
 }
 
@@ -80,7 +141,7 @@ function sendJson (res: ServerResponse, status: number, body: unknown): void {
   res.end(text)
 }
 
-async function grantFor (ctx: ServerContext, req: IncomingMessage, docName: string, needed: 'read' | 'write') {
+async function grantFor (ctx: HttpDeps, req: IncomingMessage, docName: string, needed: 'read' | 'write') {
   const grant = await ctx.authorize.http(req, docName)
   if ('error' in grant) {
     ctx.metrics.authFailures.inc({ reason: grant.error.code })
@@ -90,28 +151,40 @@ async function grantFor (ctx: ServerContext, req: IncomingMessage, docName: stri
   return grant
 }
 
-async function healthz (ctx: ServerContext, _req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const base = { version: VERSION, uptimeSec: Math.round((Date.now() - ctx.startedAt) / 1000) }
-  if (ctx.isShuttingDown()) {
+async function healthz (deps: HttpDeps, _req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const base = { version: VERSION, uptimeSec: Math.round((Date.now() - deps.startedAt) / 1000) }
+  if (deps.isShuttingDown()) {
     sendJson(res, 503, { status: 'shutting-down', ...base })
     return
   }
+  let services: HttpServices | null
   try {
-    await ctx.persistence().check()
+    services = await servicesWithin(deps, STARTING_WAIT_MS)
+  } catch (err) {
+    sendJson(res, 503, { status: 'degraded', reason: `storage: ${(err as Error).message}`, ...base })
+    return
+  }
+  if (services === null) {
+    sendJson(res, 503, { status: 'starting', ...base })
+    return
+  }
+  try {
+    await services.persistence.check()
   } catch (err) {
     sendJson(res, 503, { status: 'degraded', reason: `storage: ${(err as Error).message}`, ...base })
     return
   }
   try {
-    await ctx.fanout().check()
+    await services.fanout.check()
   } catch (err) {
     sendJson(res, 503, { status: 'degraded', reason: `fanout: ${(err as Error).message}`, ...base })
     return
   }
-  sendJson(res, 200, { status: 'ok', ...base, connections: ctx.connectionCount(), rooms: ctx.rooms.size })
+  sendJson(res, 200, { status: 'ok', ...base, connections: deps.connectionCount(), rooms: services.rooms.size })
 }
 
-async function metricsRoute (ctx: ServerContext, _req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function metricsRoute (deps: HttpDeps, _req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const ctx = await open(deps)
   let awareness = 0
   for (const room of ctx.rooms.rooms()) awareness += room.awarenessCount()
   ctx.metrics.awarenessStates.set(awareness)
@@ -121,7 +194,7 @@ async function metricsRoute (ctx: ServerContext, _req: IncomingMessage, res: Ser
 }
 
 /** Runs `fn` with a hold on the loaded room, so it cannot unload meanwhile. */
-async function withRoom<T> (ctx: ServerContext, docName: string, fn: (room: Room) => Promise<T>): Promise<T> {
+async function withRoom<T> (ctx: Context, docName: string, fn: (room: Room) => Promise<T>): Promise<T> {
   if (ctx.isShuttingDown()) throw new TandemError('SHUTTING_DOWN', 'the server is shutting down')
   const room = await ctx.rooms.acquire(docName).catch((err) => {
     throw new TandemError('STORAGE_FAILED', `the document did not load: ${(err as Error).message}`)
@@ -133,8 +206,9 @@ async function withRoom<T> (ctx: ServerContext, docName: string, fn: (room: Room
   }
 }
 
-async function getDoc (ctx: ServerContext, req: IncomingMessage, res: ServerResponse, docName: string): Promise<void> {
-  await grantFor(ctx, req, docName, 'read')
+async function getDoc (deps: HttpDeps, req: IncomingMessage, res: ServerResponse, docName: string): Promise<void> {
+  await grantFor(deps, req, docName, 'read')
+  const ctx = await open(deps)
   const format = new URL(req.url ?? '/', 'http://localhost').searchParams.get('format')
   if (format !== null && format !== 'json' && format !== 'binary') {
     throw new TandemError('BAD_REQUEST', 'format must be json or binary')
@@ -154,31 +228,34 @@ async function getDoc (ctx: ServerContext, req: IncomingMessage, res: ServerResp
   res.end(result.update)
 }
 
-async function deleteDoc (ctx: ServerContext, req: IncomingMessage, res: ServerResponse, docName: string): Promise<void> {
-  await grantFor(ctx, req, ADMIN_SCOPE, 'write')
+async function deleteDoc (deps: HttpDeps, req: IncomingMessage, res: ServerResponse, docName: string): Promise<void> {
+  await grantFor(deps, req, ADMIN_SCOPE, 'write')
+  const ctx = await open(deps)
   if (ctx.isShuttingDown()) throw new TandemError('SHUTTING_DOWN', 'the server is shutting down')
   const closed = ctx.closeDocConnections(docName, CloseCode.DOC_DELETED, 'document deleted')
   await ctx.rooms.evict(docName)
-  await ctx.persistence().delete(docName)
+  await ctx.persistence.delete(docName)
   ctx.logger.info({ doc: docName, closed }, 'document deleted')
   sendJson(res, 200, { deleted: docName, closedConnections: closed })
 }
 
-async function listDocs (ctx: ServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  await grantFor(ctx, req, ADMIN_SCOPE, 'read')
+async function listDocs (deps: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  await grantFor(deps, req, ADMIN_SCOPE, 'read')
+  const ctx = await open(deps)
   const params = new URL(req.url ?? '/', 'http://localhost').searchParams
   const limit = Number(params.get('limit') ?? 100)
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new TandemError('BAD_REQUEST', 'limit must be an integer from 1 to 1000')
   const after = params.get('after') ?? undefined
   // One more than asked tells whether there is a next page.
-  const names = await ctx.persistence().list({ after, limit: limit + 1 })
+  const names = await ctx.persistence.list({ after, limit: limit + 1 })
   const docs = names.slice(0, limit)
   sendJson(res, 200, { docs, next: names.length > limit ? docs[docs.length - 1] : null })
 }
 
-async function postUpdate (ctx: ServerContext, req: IncomingMessage, res: ServerResponse, docName: string): Promise<void> {
-  await grantFor(ctx, req, docName, 'write')
-  const body = await readBody(req, ctx.config.maxMessageBytes)
+async function postUpdate (deps: HttpDeps, req: IncomingMessage, res: ServerResponse, docName: string): Promise<void> {
+  const permit = await grantFor(deps, req, docName, 'write')
+  const ctx = await open(deps)
+  const body = await readBody(req, ctx.maxMessageBytes)
   if (body.byteLength === 0) throw new TandemError('UPDATE_INVALID', 'the body is empty; send a binary Yjs update')
   try {
     // Decode fully before touching the document, so a bad body changes nothing.
@@ -187,7 +264,7 @@ async function postUpdate (ctx: ServerContext, req: IncomingMessage, res: Server
     throw new TandemError('UPDATE_INVALID', 'the body is not a Yjs update')
   }
   await withRoom(ctx, docName, async (room) => {
-    room.applyUpdate(body, HTTP_ORIGIN)
+    room.applyUpdate(body, { kind: 'http', userId: permit.userId } satisfies Origin)
     await room.whenStored().catch((err) => {
       throw new TandemError('STORAGE_FAILED', `the update was not stored: ${(err as Error).message}`)
     })
@@ -195,11 +272,12 @@ async function postUpdate (ctx: ServerContext, req: IncomingMessage, res: Server
   sendJson(res, 200, { stored: true, doc: docName })
 }
 
-async function presence (ctx: ServerContext, req: IncomingMessage, res: ServerResponse, docName: string): Promise<void> {
-  await grantFor(ctx, req, docName, 'read')
+async function presence (deps: HttpDeps, req: IncomingMessage, res: ServerResponse, docName: string): Promise<void> {
+  await grantFor(deps, req, docName, 'read')
+  const ctx = await open(deps)
   const list = (room: Room) => [...room.awareness.getStates()].map(([clientId, state]) => ({ clientId, state }))
   const loaded = ctx.rooms.peek(docName)
-  if (loaded !== undefined || ctx.fanout().instanceId === 'local') {
+  if (loaded !== undefined || ctx.fanout.instanceId === 'local') {
     sendJson(res, 200, loaded === undefined ? [] : list(loaded))
     return
   }

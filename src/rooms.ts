@@ -5,12 +5,23 @@ interface Entry {
   room: Room
   /** Resolves when the room is loaded and joined the fan-out; rejects if either failed. */
   ready: Promise<Room>
+  /** Members plus in-flight HTTP operations; the room unloads at zero. */
+  holds: number
+}
+
+export interface RoomRegistryDeps extends Omit<RoomDeps, 'onFailed'> {
+  /** How long a document may take to load before its waiters are refused. */
+  loadTimeoutMs: number
+  logger: Logger
+  /** Called with the number of loaded rooms whenever it changes. */
+  onCountChange: (n: number) => void
 }
 
 /**
  * The loaded documents. Loads are single-flight (however many clients ask at
  * once, a document is read from storage once) and unloads wait until every
  * write is stored, re-checking after each await that nobody came back.
+ * The registry owns the count of holds on each room.
  */
 export class RoomRegistry {
   private readonly entries = new Map<string, Entry>()
@@ -18,7 +29,7 @@ export class RoomRegistry {
   private readonly leaving = new Map<string, Promise<void>>()
   private closing = false
 
-  constructor (private readonly deps: Omit<RoomDeps, 'onFailed'> & { loadTimeoutMs: number; logger: Logger; onCountChange: (n: number) => void }) {}
+  constructor (private readonly deps: RoomRegistryDeps) {}
 
   get size (): number {
     return this.entries.size
@@ -27,7 +38,7 @@ export class RoomRegistry {
   /** The loaded room for `name`, if any (never starts a load). */
   peek (name: string): Room | undefined {
     const entry = this.entries.get(name)
-    return entry !== undefined && !entry.room.destroyed && entry.room.failed === null ? entry.room : undefined
+    return entry !== undefined && usable(entry.room) ? entry.room : undefined
   }
 
   rooms (): Room[] {
@@ -41,15 +52,12 @@ export class RoomRegistry {
   async acquire (name: string): Promise<Room> {
     if (this.closing) throw new Error('server is shutting down')
     let entry = this.entries.get(name)
-    if (entry === undefined || entry.room.failed !== null || entry.room.destroyed) {
-      entry = this.startLoad(name)
-    }
-    entry.room.holds++
+    if (entry === undefined || !usable(entry.room)) entry = this.startLoad(name)
+    entry.holds++
     try {
-      const room = await entry.ready
-      return room
+      return await entry.ready
     } catch (err) {
-      entry.room.holds--
+      entry.holds--
       throw err
     }
   }
@@ -79,7 +87,7 @@ export class RoomRegistry {
     })()
     // The failure is reported to every acquirer; do not let it go unhandled here.
     ready.catch(() => {})
-    const entry = { room, ready }
+    const entry: Entry = { room, ready, holds: 0 }
     this.entries.set(name, entry)
     this.deps.onCountChange(this.entries.size)
     return entry
@@ -87,21 +95,25 @@ export class RoomRegistry {
 
   /** Gives back a hold; the last one unloads the room once its writes are stored. */
   release (room: Room): void {
-    room.holds--
-    if (room.holds > 0) return
-    void this.unloadWhenIdle(room)
+    const entry = this.entries.get(room.name)
+    // A room that failed or was evicted is no longer in the registry: nothing to count.
+    if (entry === undefined || entry.room !== room) return
+    entry.holds--
+    if (entry.holds > 0) return
+    void this.unloadWhenIdle(entry)
   }
 
-  private async unloadWhenIdle (room: Room): Promise<void> {
+  private async unloadWhenIdle (entry: Entry): Promise<void> {
+    const room = entry.room
     // Bounded by activity: each turn waits for the writes queued so far.
     for (;;) {
       try {
         await room.whenStored()
       } catch {
-        // A failed room is forgotten by `fail`; nothing to store.
+        // A failed room is forgotten when it fails; nothing to store.
       }
       // Re-check: a client may have arrived while we waited.
-      if (room.holds > 0 || room.destroyed) return
+      if (entry.holds > 0 || room.destroyed) return
       if (room.idle) {
         this.forget(room)
         return
@@ -144,4 +156,8 @@ export class RoomRegistry {
     for (const room of rooms) this.forget(room)
     await Promise.all([...this.leaving.values()])
   }
+}
+
+function usable (room: Room): boolean {
+  return !room.destroyed && room.failed === null
 }

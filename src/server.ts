@@ -1,4 +1,4 @@
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http'
+import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
@@ -6,17 +6,17 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import { createPersistence } from '../persistence/index.js'
 import type { Persistence } from '../persistence/types.js'
 import { CloseCode } from './close-codes.js'
-import { resolveConfig, type Access, type AuthResult, type Config, type Hooks, type ServerOptions } from './config.js'
+import { resolveConfig, type AuthResult, type Config, type Hooks, type ServerOptions } from './config.js'
 import { createWebhook } from './webhook.js'
 import { Connection } from './connection.js'
 import { ErrorCodes, TandemError, type ErrorCode } from './errors.js'
 import { LocalFanout, type Fanout } from './fanout/types.js'
-import { handleHttp } from './http.js'
+import { handleHttp, isTandemPath, type HttpDeps, type HttpServices } from './http.js'
 import { createLogger, safeUrl } from './logger.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { RoomRegistry } from './rooms.js'
-import { createAuthorizer, type Authorizer } from './authorize.js'
-import { IpConnectionCounter } from './limits.js'
+import { createAuthorizer, type Permit } from './authorize.js'
+import { createAdmitter, IpConnectionCounter } from './limits.js'
 
 export interface TandemServer {
   /** The resolved, frozen configuration. */
@@ -28,31 +28,25 @@ export interface TandemServer {
   /** Starts listening on `config.port` / `config.host` (our own HTTP server). */
   listen(): Promise<{ port: number; host: string; url: string }>
   /**
-   * Routes upgrades (and, unless `{ http: false }`, HTTP requests under the
-   * tandem routes) of an existing server to tandem.
+   * Serves tandem on an existing server: every WebSocket upgrade, and (unless
+   * `{ http: false }`) HTTP requests on tandem's routes (`/healthz`,
+   * `/metrics`, `/docs…`). Every other request goes to the request listeners
+   * the server had when `attach` was called, untouched; `close()` gives them
+   * back. A host that adds its request listener later, or routes requests
+   * itself, calls `handleRequest` instead.
    */
   attach(server: HttpServer, options?: { http?: boolean }): void
+  /**
+   * Answers `request` if it is for one of tandem's routes and returns true;
+   * returns false (and leaves the request alone) otherwise.
+   */
+  handleRequest(request: IncomingMessage, response: ServerResponse): boolean
   /** Handles one upgrade request (for hosts that route upgrades themselves). */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void
   /** Stops accepting, closes clients (1001), stores every pending write, closes storage. Idempotent. */
   close(): Promise<void>
   /** Resolves once storage (and fan-out) are open. */
   ready(): Promise<void>
-}
-
-/** Internals shared with the HTTP routes. */
-export interface ServerContext {
-  config: Config
-  logger: Logger
-  metrics: Metrics
-  rooms: RoomRegistry
-  persistence: () => Persistence
-  fanout: () => Fanout
-  authorize: Authorizer
-  isShuttingDown: () => boolean
-  startedAt: number
-  connectionCount: () => number
-  closeDocConnections: (docName: string, code: number, reason: string) => number
 }
 
 let nextConnectionId = 1
@@ -135,35 +129,25 @@ export function createServer (options: ServerOptions = {}): TandemServer {
 
   const pingTimer = setInterval(() => {
     for (const conn of connections) {
-      if (!conn.alive) {
+      if (!conn.heartbeat()) {
         conn.log.info('no pong since the last ping: closing a dead connection')
         conn.terminate('ping timeout')
-        continue
-      }
-      conn.alive = false
-      try {
-        conn.ws.ping()
-      } catch {
-        // the socket is already closing
       }
     }
   }, config.pingIntervalMs)
   pingTimer.unref()
 
-  const context: ServerContext = {
-    config,
+  const services: Promise<HttpServices> = ready.then(() => ({ persistence: persistence as Persistence, fanout: fanout as Fanout, rooms: rooms() }))
+  services.catch(() => {})
+
+  const httpDeps: HttpDeps = {
+    maxMessageBytes: config.maxMessageBytes,
     logger,
     metrics,
-    get rooms () { return rooms() },
-    persistence: () => {
-      if (persistence === undefined) throw new TandemError('STORAGE_FAILED', 'storage is not open yet')
-      return persistence
-    },
-    // Before storage is open (only /healthz can ask), there is nothing to fan out.
-    fanout: () => fanout ?? NO_FANOUT,
     authorize,
-    isShuttingDown: () => shuttingDown,
+    services,
     startedAt,
+    isShuttingDown: () => shuttingDown,
     connectionCount: () => connections.size,
     closeDocConnections: (docName, code, reason) => {
       let n = 0
@@ -178,7 +162,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     const status = ErrorCodes[code].status
     const body = JSON.stringify({ error: { code, message } })
     socket.end(
-      `HTTP/1.1 ${status} ${statusText(status)}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
     )
   }
 
@@ -202,7 +186,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
       metrics.authFailures.inc({ reason: decision.error.code })
       return rejectUpgrade(socket, decision.error.code, decision.error.message)
     }
-    const { docName, ip, auth } = decision
+    const { docName, ip, permit } = decision
     try {
       await ready
     } catch (err) {
@@ -222,28 +206,28 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     wss.handleUpgrade(request, socket, head, (ws) => {
       // From here the connection's own close gives the slot back.
       socket.off('close', releaseSlot)
-      onConnection(ws, docName, ip, auth)
+      onConnection(ws, docName, ip, permit)
     })
   }
 
-  function onConnection (ws: WebSocket, docName: string, ip: string, auth: { userId?: string; access: Exclude<Access, 'none'>; expiresAtMs?: number }): void {
+  function onConnection (ws: WebSocket, docName: string, ip: string, permit: Permit): void {
     const id = nextConnectionId++
     const conn = new Connection(ws, {
       id,
-      access: auth.access,
-      userId: auth.userId,
+      access: permit.access,
+      userId: permit.userId,
       ip,
       docName,
-      expiresAtMs: auth.expiresAtMs,
+      expiresAtMs: permit.expiresAtMs,
       maxBufferedBytes: config.maxBufferedBytes,
       maxPendingBytes: config.maxPendingBytes,
       metrics,
       logger,
-      admit: authorize.admitter((kind) => metrics.rateLimited.inc({ kind }))
+      admit: createAdmitter(config, (kind) => metrics.rateLimited.inc({ kind }))
     }, onConnectionClosed)
     connections.add(conn)
     metrics.connections.set(connections.size)
-    logger.info({ ...conn.logBindings, access: auth.access }, 'connected')
+    logger.info({ ...conn.logBindings, access: permit.access }, 'connected')
     const registryNow = rooms()
     registryNow.acquire(docName).then((room) => {
       if (conn.closed) {
@@ -270,14 +254,35 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     }
   }
 
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    void handleHttp(context, req, res)
+  function handleRequest (req: IncomingMessage, res: ServerResponse): boolean {
+    if (!isTandemPath(req.url)) return false
+    void handleHttp(httpDeps, req, res)
+    return true
   }
+
+  // Our own server answers everything (404 for unknown paths); an attached
+  // host's other requests go to the listeners it had.
+  const ownRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    void handleHttp(httpDeps, req, res)
+  }
+  let hostListeners: Array<(...args: any[]) => void> = []
+  let onRequest: ((req: IncomingMessage, res: ServerResponse) => void) | undefined
 
   function attach (server: HttpServer, attachOptions: { http?: boolean } = {}): void {
     httpServer = server
     server.on('upgrade', handleUpgrade)
-    if (attachOptions.http !== false) server.prependListener('request', onRequest)
+    if (attachOptions.http === false) return
+    if (ownHttp) {
+      onRequest = ownRequest
+    } else {
+      hostListeners = server.listeners('request') as Array<(...args: any[]) => void>
+      server.removeAllListeners('request')
+      onRequest = (req, res) => {
+        if (handleRequest(req, res)) return
+        for (const listener of hostListeners) listener.call(server, req, res)
+      }
+    }
+    server.on('request', onRequest)
   }
 
   async function listen (): Promise<{ port: number; host: string; url: string }> {
@@ -310,7 +315,10 @@ export function createServer (options: ServerOptions = {}): TandemServer {
       if (ownHttp && httpServer !== undefined) httpServer.close()
       // A host's server outlives us: give its events back.
       httpServer?.off('upgrade', handleUpgrade)
-      httpServer?.off('request', onRequest)
+      if (onRequest !== undefined) {
+        httpServer?.off('request', onRequest)
+        for (const listener of hostListeners) httpServer?.on('request', listener)
+      }
       // 2. close clients
       const closing = [...connections]
       for (const conn of closing) conn.close(CloseCode.GOING_AWAY, 'server shutting down')
@@ -346,6 +354,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     },
     listen,
     attach,
+    handleRequest,
     handleUpgrade,
     close,
     ready: () => ready
@@ -353,11 +362,5 @@ export function createServer (options: ServerOptions = {}): TandemServer {
 }
 
 function ignore (): void {}
-
-const NO_FANOUT = new LocalFanout()
-
-function statusText (status: number): string {
-  return ({ 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' } as Record<number, string>)[status] ?? 'Error'
-}
 
 export type { AuthResult }

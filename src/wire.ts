@@ -21,3 +21,27 @@ export function binaryFrame (payload: Uint8Array): Buffer {
   frame.set(payload, headerLength)
   return frame
 }
+
+/**
+ * The two `ws` internals `writeFramed` relies on. They are not public API;
+ * `test/wire.test.ts` fails loudly if a `ws` release renames them, and
+ * `writeFramed` falls back to `ws.send` whenever they are not as expected.
+ */
+interface WsInternals {
+  /** The underlying TCP socket. */
+  _socket?: { write: (b: Buffer) => boolean }
+  /** The frame sender; `_state` 0 means idle (not compressing or reading a Blob). */
+  _sender?: { _state: number }
+}
+
+/**
+ * Writes a frame built by `binaryFrame` to a `ws` WebSocket. ws writes a
+ * frame straight to the socket unless its sender is busy (compressing, which
+ * is off, or reading a Blob, which we never send); only then must the frame
+ * go through ws's queue (as `payload`) to keep the order.
+ */
+export function writeFramed (ws: { send: (data: Uint8Array, options: { binary: boolean }) => void }, wire: Buffer, payload: Uint8Array): void {
+  const internals = ws as unknown as WsInternals
+  if (internals._socket !== undefined && internals._sender?._state === 0) internals._socket.write(wire)
+  else ws.send(payload, { binary: true })
+}

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { exportPKCS8, exportSPKI, generateKeyPair, SignJWT, type JWTPayload } from 'jose'
-import { accessFor, AuthError, createVerifier, signToken, tokenFromRequest, type Claims } from '../src/auth.js'
+import { accessFor, AuthError, createVerifier, signToken, type Claims } from '../src/auth.js'
+import { tokenFromRequest } from '../src/request.js'
 
 const SECRET = 'a-test-secret-of-at-least-32-bytes!!'
 const nowSec = (): number => Math.floor(Date.now() / 1000)

@@ -1,7 +1,7 @@
 /** Batches are merged in rounds; the result must equal applying every update. */
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { mergeMany } from '../src/room.js'
+import { mergeMany } from '../src/write-queue.js'
 import { prng } from './helpers.js'
 
 describe('mergeMany', () => {

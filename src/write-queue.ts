@@ -1,0 +1,230 @@
+import * as Y from 'yjs'
+import type { Persistence } from '../persistence/types.js'
+import type { Metrics } from './metrics.js'
+import { isStored, type Origin } from './origin.js'
+
+/** One change waiting for storage. */
+export interface QueuedUpdate {
+  readonly update: Uint8Array
+  readonly origin: Origin
+  /** Position in the document's sequence of changes, from 1. */
+  readonly seq: number
+  /** `performance.now()` when it was applied. */
+  readonly receivedAt: number
+}
+
+/** A batch that storage has caught up with, handed on in order to be relayed. */
+export interface StoredBatch {
+  /** The changes, oldest first. */
+  readonly updates: readonly QueuedUpdate[]
+  /** All of them merged into one update. */
+  readonly merged: Uint8Array
+  /** What this instance wrote to storage for the batch (null when nothing needed storing). */
+  readonly stored: Uint8Array | null
+}
+
+export interface WriteQueueDeps {
+  docName: string
+  persistence: Pick<Persistence, 'store' | 'compact' | 'shared'>
+  metrics: Pick<Metrics, 'storeSeconds' | 'batchSize' | 'applyStoreSeconds' | 'storageErrors'>
+  /** Stored updates of a document before a background compaction merges them. */
+  compactAfterUpdates: number
+  /** Called for each batch once it is stored, in order. Relaying happens here. */
+  onStored: (batch: StoredBatch) => void
+  /** A write failed: nothing queued after it may be relayed. Called once. */
+  onFailed: (err: Error) => void
+  /** A background compaction failed (the stored rows are intact). */
+  onCompactionFailed: (err: Error) => void
+}
+
+interface Waiter {
+  seq: number
+  resolve: () => void
+  reject: (err: Error) => void
+}
+
+/**
+ * A document's path to storage: relayed means durable.
+ *
+ * Changes are numbered as they are applied, queued, and written in batches:
+ * everything that arrives while a write is in flight (or within one turn of
+ * the event loop) is merged into one write. A batch is handed to `onStored`
+ * (which relays it) only after the write resolved, and `whenStored(seq)`
+ * resolves once storage has caught up with change `seq`. Anything that
+ * reveals the document (a sync answer, an HTTP read) waits on `whenStored`,
+ * so no client ever receives a change a crash could lose.
+ *
+ * A failed write fails the queue for good: the waiters reject, `onFailed`
+ * runs once, and the owner reloads the document from storage.
+ *
+ * The queue also decides when the document is compacted (storage only knows
+ * how): after `compactAfterUpdates` stored updates, in the background.
+ */
+export class WriteQueue {
+  private seq = 0
+  private storedSeq = 0
+  private pending: QueuedUpdate[] = []
+  private flushScheduled = false
+  private writing = false
+  private waiters: Waiter[] = []
+  private failure: Error | null = null
+  private stopped = false
+  /** Updates stored since the last compaction (a stored row may hold many). */
+  private sinceCompaction = 0
+  private compacting = false
+
+  constructor (private readonly deps: WriteQueueDeps) {}
+
+  /** Queues an applied change; returns its sequence number. */
+  push (update: Uint8Array, origin: Origin): number {
+    const seq = ++this.seq
+    this.pending.push({ update, origin, seq, receivedAt: performance.now() })
+    if (!this.flushScheduled && !this.writing && this.failure === null && !this.stopped) {
+      this.flushScheduled = true
+      // Coalesce everything that arrives in this turn of the event loop into one write.
+      setImmediate(this.startFlush)
+    }
+    return seq
+  }
+
+  /** The number of the latest change. */
+  get latest (): number {
+    return this.seq
+  }
+
+  /** True when storage holds every change queued so far. */
+  get caughtUp (): boolean {
+    return this.storedSeq >= this.seq
+  }
+
+  /** True when nothing is queued or being written. */
+  get idle (): boolean {
+    return this.pending.length === 0 && !this.writing && !this.flushScheduled
+  }
+
+  /** The error that failed the queue, if one did. */
+  get failed (): Error | null {
+    return this.failure
+  }
+
+  /** Resolves once change `seq` (default: every change so far) is stored; rejects if the queue fails or stops first. */
+  whenStored (seq = this.seq): Promise<void> {
+    if (this.failure !== null) return Promise.reject(this.failure)
+    if (seq <= this.storedSeq) return Promise.resolve()
+    if (this.stopped) return Promise.reject(new Error('document unloaded'))
+    return new Promise((resolve, reject) => { this.waiters.push({ seq, resolve, reject }) })
+  }
+
+  /**
+   * Counts the rows a load read: more than one is worth merging once, so the
+   * next load applies a single snapshot.
+   */
+  loaded (rows: number): void {
+    this.sinceCompaction = rows > 1 ? Math.max(rows, this.deps.compactAfterUpdates) : 0
+    this.maybeCompact()
+  }
+
+  /** Fails the queue: waiters reject, nothing more is written. Safe to call twice. */
+  fail (err: Error): void {
+    if (this.failure !== null) return
+    this.failure = err
+    this.pending = []
+    this.rejectWaiters(err)
+    this.deps.onFailed(err)
+  }
+
+  /** Stops the queue for good (the room unloads); waiters reject. Safe to call twice. */
+  stop (): void {
+    if (this.stopped) return
+    this.stopped = true
+    this.rejectWaiters(new Error('document unloaded'))
+  }
+
+  private rejectWaiters (err: Error): void {
+    const waiters = this.waiters
+    this.waiters = []
+    for (const w of waiters) w.reject(err)
+  }
+
+  private readonly startFlush = (): void => {
+    // Anything unexpected fails this document (its clients reconnect), never the process.
+    this.flush().catch((err) => this.fail(err as Error))
+  }
+
+  private async flush (): Promise<void> {
+    this.flushScheduled = false
+    if (this.writing || this.stopped || this.failure !== null) return
+    this.writing = true
+    try {
+      while (this.pending.length > 0 && !this.stopped && this.failure === null) {
+        const batch = this.pending
+        this.pending = []
+        const merged = mergeAll(batch)
+        const toStore = batch.filter((p) => isStored(p.origin, this.deps.persistence.shared))
+        let stored: Uint8Array | null = null
+        if (toStore.length > 0) {
+          const update = stored = toStore.length === batch.length ? merged : mergeAll(toStore)
+          const started = performance.now()
+          try {
+            await this.deps.persistence.store(this.deps.docName, update)
+          } catch (err) {
+            this.deps.metrics.storageErrors.inc({ op: 'store' })
+            this.fail(err as Error)
+            return
+          }
+          this.deps.metrics.storeSeconds.observe((performance.now() - started) / 1000)
+          this.deps.metrics.batchSize.observe(toStore.length)
+          this.sinceCompaction += toStore.length
+        }
+        if (this.stopped) return
+        this.storedSeq = batch[batch.length - 1].seq
+        this.deps.onStored({ updates: batch, merged, stored })
+        this.releaseWaiters()
+        const now = performance.now()
+        for (const p of batch) this.deps.metrics.applyStoreSeconds.observe((now - p.receivedAt) / 1000)
+      }
+    } finally {
+      this.writing = false
+    }
+    this.maybeCompact()
+  }
+
+  private releaseWaiters (): void {
+    let i = 0
+    while (i < this.waiters.length && this.waiters[i].seq <= this.storedSeq) this.waiters[i++].resolve()
+    if (i > 0) this.waiters.splice(0, i)
+  }
+
+  private maybeCompact (): void {
+    if (this.compacting || this.failure !== null || this.stopped || this.sinceCompaction < this.deps.compactAfterUpdates) return
+    this.compacting = true
+    const counted = this.sinceCompaction
+    this.deps.persistence.compact(this.deps.docName).then(() => {
+      this.sinceCompaction -= counted
+    }, (err: Error) => {
+      this.deps.metrics.storageErrors.inc({ op: 'compact' })
+      this.deps.onCompactionFailed(err)
+    }).finally(() => { this.compacting = false })
+  }
+}
+
+function mergeAll (entries: readonly QueuedUpdate[]): Uint8Array {
+  return entries.length === 1 ? entries[0].update : mergeMany(entries.map((p) => p.update))
+}
+
+/** Inputs per `Y.mergeUpdates` call: its cost grows much faster than linearly with the count. */
+const MERGE_FAN_IN = 32
+
+/** Merges any number of updates in rounds of at most MERGE_FAN_IN, keeping the cost near linear. */
+export function mergeMany (updates: Uint8Array[]): Uint8Array {
+  let level = updates
+  while (level.length > 1) {
+    const next: Uint8Array[] = []
+    for (let i = 0; i < level.length; i += MERGE_FAN_IN) {
+      const chunk = level.slice(i, i + MERGE_FAN_IN)
+      next.push(chunk.length === 1 ? chunk[0] : Y.mergeUpdates(chunk))
+    }
+    level = next
+  }
+  return level[0]
+}
