@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import * as Y from 'yjs'
-import { decodeMessage, encodeAwareness, encodeQueryAwareness } from '../src/protocol.js'
+import { decodeAwarenessUpdate, decodeMessage, encodeAwareness, encodeQueryAwareness } from '../src/protocol.js'
 import { client, rawSocket, startServer, until, type Client, type Running } from './helpers.js'
 
 let running: Running
@@ -89,18 +89,27 @@ describe('awareness', () => {
   })
 
   it('drops a state 30 s after its last renewal (awareness timeout)', async () => {
-    const watcher = open('presence-timeout')
-    await watcher.synced()
+    // Only raw sockets here: a stock client would also time the state out
+    // locally, so it could not tell whether the server dropped it.
+    const observer = await rawSocket(`${running.url}/presence-timeout`)
     // This peer stays connected (it answers pings) but never renews its state.
     const ws = await rawSocket(`${running.url}/presence-timeout`)
     ws.send(awarenessFrame(515151, { user: { name: 'sleepy' } }))
-    await until(() => remoteStates(watcher).some((s) => s.user?.name === 'sleepy'), 'the watcher to see sleepy')
+    const presence = async () => JSON.stringify(await (await fetch(`${running.http}/docs/presence-timeout/presence`)).json())
+    await until(async () => (await presence()).includes('sleepy'), 'the server to hold sleepy')
     const seenAt = Date.now()
-    await until(() => !remoteStates(watcher).some((s) => s.user?.name === 'sleepy'), 'sleepy to time out', 40_000)
+    // The server's own removal reaches the observer: an entry for 515151 with state null.
+    const removalFrom = (frames: Uint8Array[]) => frames.some((f) => {
+      const m = decodeMessage(f)
+      return m.type === 'awareness' && decodeAwarenessUpdate(m.update).some((e) => e.clientId === 515151 && JSON.parse(e.state) === null)
+    })
+    await until(() => removalFrom(observer.frames), 'the server to announce that sleepy timed out', 40_000)
     const after = Date.now() - seenAt
-    // The server drops it at 30 s (checked every 3 s); the stock client also times it out locally.
+    expect(await presence()).not.toContain('sleepy')
+    // The server drops it at 30 s (checked every 3 s).
     expect(after).toBeGreaterThan(25_000)
     expect(ws.readyState).toBe(ws.OPEN)
     ws.close()
+    observer.close()
   }, 60_000)
 })

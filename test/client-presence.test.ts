@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import * as Y from 'yjs'
 import { Awareness } from 'y-protocols/awareness'
 import { Presence } from '../src/client/presence.js'
+import { until } from './helpers.js'
 
 const cleanups: Array<() => void> = []
 afterEach(() => { for (const f of cleanups.splice(0)) f() })
@@ -15,14 +16,6 @@ function make (options: ConstructorParameters<typeof Presence>[1]): { presence: 
   const presence = new Presence(awareness, options)
   cleanups.push(() => { presence.destroy(); awareness.destroy() })
   return { presence, awareness }
-}
-
-async function until (condition: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
 }
 
 describe('Presence', () => {

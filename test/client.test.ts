@@ -7,6 +7,7 @@ import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { createServer } from '../src/index.js'
 import { connect, register, type ConnectOptions, type PresenceChange, type SaveStatus, type TandemClient } from '../src/client/index.js'
+import { until, within } from './helpers.js'
 
 type Server = Awaited<ReturnType<typeof startServer>>
 
@@ -14,28 +15,6 @@ async function startServer () {
   const server = createServer({ port: 0, host: '127.0.0.1', persistence: 'memory', logLevel: 'silent' })
   const info = await server.listen()
   return { server, url: `ws://127.0.0.1:${info.port}` }
-}
-
-/** Polls `condition` until it holds, failing after `timeoutMs`. */
-async function until (condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
-
-/** Fails if `promise` takes longer than `timeoutMs`. */
-async function within<T> (promise: Promise<T>, what: string, timeoutMs = 5000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs)
-  })
-  try {
-    return await Promise.race([promise, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 let server: Server

@@ -16,7 +16,7 @@ import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { PostgresPersistence } from '../persistence/postgres.js'
-import { client, fetchDoc, snapshot, spawnCli, until, type Client } from './helpers.js'
+import { client, fetchDoc, snapshot, spawnCli, until, within, type Client } from './helpers.js'
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
@@ -146,22 +146,6 @@ async function healthz (http: string): Promise<{ status: number; body: { status:
   return { status: res.status, body: await res.json() as { status: string; reason?: string } }
 }
 
-function percentile (values: number[], p: number): number {
-  const sorted = [...values].sort((x, y) => x - y)
-  return sorted[Math.min(sorted.length - 1, Math.floor(p / 100 * sorted.length))]
-}
-
-/** Resolves when `promise` does, rejects after `ms`. */
-async function within<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([promise, new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
-    })])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 /**
  * The instance's own connections to Redis, found through the sockets its
@@ -267,25 +251,20 @@ describe('a cluster of CLI instances on Redis and Postgres', () => {
     cb.doc.getText('text').insert(0, 'from b;')
     await until(() => items(ca.doc).length === 400 && JSON.stringify(snapshot(ca.doc)) === JSON.stringify(snapshot(cb.doc)), 'both clients to converge', 10_000)
 
-    // Latency: one update at a time, alternating direction, timed in the
-    // receiver's observer (polling would round it up).
+    // One update at a time, alternating direction: each one crosses
+    // (client → instance → Postgres → Redis → instance → client) before the
+    // next is made. How fast is the benchmark's question, not this test's.
     const count = 300
-    const samples: number[] = []
     let onArrival: (() => void) | null = null
     for (const c of [ca, cb]) c.doc.getMap('latency').observe((_event, tr) => { if (!tr.local) onArrival?.() })
     for (let i = 0; i < count; i++) {
       const [from, to] = i % 2 === 0 ? [ca, cb] : [cb, ca]
-      const arrived = new Promise<number>((resolve) => { onArrival = () => resolve(performance.now()) })
-      const started = performance.now()
+      const arrived = new Promise<void>((resolve) => { onArrival = resolve })
       from.doc.getMap('latency').set('n', i)
-      samples.push(await within(arrived, 5000, `update ${i} to cross instances`) - started)
+      await within(arrived, `update ${i} to cross instances`, 5000)
       expect(to.doc.getMap('latency').get('n')).toBe(i)
     }
     onArrival = null
-    const p50 = percentile(samples, 50)
-    const p99 = percentile(samples, 99)
-    console.log(`cross-instance latency over ${count} updates (client → instance → Postgres → Redis → instance → client): p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${Math.max(...samples).toFixed(2)} ms`)
-    expect(p50).toBeLessThan(100)
 
     // Both instances and Postgres hold the same document.
     const expected = JSON.stringify(snapshot(ca.doc))

@@ -381,7 +381,7 @@ describe('RedisFanout', () => {
     await expect(RedisFanout.open({ url: REDIS_URL, heartbeatMs: 1000, instanceTtlMs: 1000 })).rejects.toThrow(/instanceTtlMs/)
   })
 
-  it('measures cross-instance delivery latency over 1,000 updates', async () => {
+  it('delivers 1,000 sequential updates and a burst of 1,000 across instances', async () => {
     const prefix = newPrefix()
     const [a, b] = await Promise.all([open(prefix), open(prefix)])
     const ra = await joined(a, 'doc')
@@ -389,8 +389,8 @@ describe('RedisFanout', () => {
     const count = 1000
     const map = ra.doc.getMap<number>('m')
 
-    // One at a time: the delivery latency of an idle cluster, timed in b's
-    // observer rather than by polling, which would round it up.
+    // One at a time: each must arrive before the next is made (how fast is
+    // the benchmark's question).
     let onArrival: ((value: number) => void) | null = null
     rb.doc.getMap<number>('m').observe(() => onArrival?.(performance.now()))
     const sequential: number[] = []
@@ -414,12 +414,8 @@ describe('RedisFanout', () => {
     await waitFor(() => burst.length === count, 'the burst', 10_000)
     const deliveredMs = performance.now() - burstStart
 
-    const pct = (values: number[], p: number): string => {
-      const sorted = [...values].sort((x, y) => x - y)
-      return sorted[Math.min(sorted.length - 1, Math.floor(p / 100 * sorted.length))].toFixed(2)
-    }
-    console.log(`cross-instance latency, ${count} sequential updates: p50 ${pct(sequential, 50)} ms, p99 ${pct(sequential, 99)} ms, max ${pct(sequential, 100)} ms`)
-    console.log(`burst of ${count} updates: produced in ${sentMs.toFixed(0)} ms, all applied on the other instance after ${deliveredMs.toFixed(0)} ms`)
-    expect(Number(pct(sequential, 50))).toBeLessThan(20)
+    expect(sequential).toHaveLength(count)
+    expect(burst.toString()).toBe('x'.repeat(count))
+    expect(deliveredMs).toBeGreaterThanOrEqual(sentMs)
   })
 })

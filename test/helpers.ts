@@ -42,6 +42,19 @@ export async function until (condition: () => boolean | Promise<boolean>, what: 
   }
 }
 
+/** Resolves or rejects as `promise` does; fails after `timeoutMs`. */
+export async function within<T> (promise: Promise<T>, what: string, timeoutMs = 5000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 export interface Client {
   doc: Y.Doc
   provider: WebsocketProvider

@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks'
 import { transform } from 'esbuild'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createWebhook, type Webhook, type WebhookLogger } from '../src/webhook.js'
+import { until } from './helpers.js'
 
 interface Received {
   raw: string
@@ -51,15 +52,6 @@ async function receiver (reply: (n: number) => Reply = () => 200): Promise<Recei
       server.closeAllConnections()
       server.close(() => resolve())
     })
-  }
-}
-
-/** Polls `condition` until it holds; fails after `timeoutMs`. */
-async function until (condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await delay(5)
   }
 }
 
