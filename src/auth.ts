@@ -70,6 +70,15 @@ export function accessFor (docs: Claims['docs'], docName: string): Access {
   return best
 }
 
+/**
+ * The access a `docs` claim grants on the admin routes (listing and deleting
+ * documents): only a `"*"` grant itself, never a longer pattern such as
+ * `"**"` (which covers the documents whose names start with `*`).
+ */
+export function adminAccess (docs: Claims['docs']): Access {
+  return Object.hasOwn(docs, '*') ? grantOrNone(docs['*']) : 'none'
+}
+
 // Claims are validated on verification, but `accessFor` is also handed grants
 // from a host application's own authenticate hook: anything unexpected grants nothing.
 function grantOrNone (grant: unknown): Access {

@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http'
-import { AuthError, accessFor, createVerifier, type Access, type Verifier } from './auth.js'
+import { AuthError, accessFor, adminAccess, createVerifier, type Access, type AuthErrorCode, type Verifier } from './auth.js'
 import type { AuthResult, Config } from './config.js'
 import type { ErrorCode } from './errors.js'
-import { DocNameError, clientIp, docNameFromPath, isOriginAllowed, tokenFromRequest, validateDocName } from './request.js'
+import { DocNameError, RESERVED_NAME, clientIp, docNameFromPath, isOriginAllowed, tokenFromRequest, validateDocName } from './request.js'
 
 /** Who a request is and what it may do with the document it asked for. */
 export interface Permit {
@@ -11,18 +11,32 @@ export interface Permit {
   expiresAtMs?: number
 }
 
-export type Denial = { error: { code: ErrorCode; message: string } }
+/** A refused request: the code and message it is answered with, and for the log only, why. */
+export type Denial = { error: { code: ErrorCode; message: string }; detail?: string }
+
+const PUBLIC_AUTH_MESSAGES: Record<AuthErrorCode, string> = {
+  TOKEN_MISSING: 'a token is required',
+  TOKEN_INVALID: 'the token is not valid',
+  TOKEN_EXPIRED: 'the token has expired',
+  CLAIMS_INVALID: 'the token is not valid'
+}
 
 export type UpgradeDecision = { docName: string; ip: string; permit: Permit } | Denial
 
-/** The name admin routes check grants against: only a `"*"` grant matches it. */
-export const ADMIN_SCOPE = '*'
+/**
+ * The name admin routes pass to an authenticate hook; a JWT must hold a
+ * `"*"` grant itself (a pattern such as `"**"` does not cover it). No
+ * document can have this name.
+ */
+export const ADMIN_SCOPE = RESERVED_NAME
 
 export interface Authorizer {
   /** Everything decided before a WebSocket exists: name, origin, identity, grant. */
   upgrade(request: IncomingMessage): Promise<UpgradeDecision>
-  /** Identity and grant for an HTTP request on `docName` (`ADMIN_SCOPE` for admin routes). */
+  /** Identity and grant for an HTTP request on `docName`. */
   http(request: IncomingMessage, docName: string): Promise<Permit | Denial>
+  /** Identity and admin grant for an HTTP request on an admin route (listing, deleting documents). */
+  admin(request: IncomingMessage): Promise<Permit | Denial>
 }
 
 const deny = (code: ErrorCode, message: string): Denial => ({ error: { code, message } })
@@ -37,6 +51,7 @@ export function createAuthorizer (config: Config): Authorizer {
     ? createVerifier({ secret: config.authSecret, publicKeyPem: config.authPublicKey })
     : undefined
 
+  /** Who the request is and what it may do with `docName` (`ADMIN_SCOPE`: the admin routes). */
   const identify = async (request: IncomingMessage, docName: string): Promise<Permit | Denial> => {
     if (config.hooks.authenticate !== undefined) {
       let result: AuthResult
@@ -54,11 +69,12 @@ export function createAuthorizer (config: Config): Authorizer {
     if (verifier === undefined) return { access: 'write' }
     try {
       const token = await verifier.verify(tokenFromRequest(request))
-      const access = accessFor(token.docs, docName)
-      if (access === 'none') return deny('FORBIDDEN', 'the token grants no access to this document')
+      const access = docName === ADMIN_SCOPE ? adminAccess(token.docs) : accessFor(token.docs, docName)
+      if (access === 'none') return deny('FORBIDDEN', docName === ADMIN_SCOPE ? 'the token grants no admin access' : 'the token grants no access to this document')
       return { userId: token.userId, access, expiresAtMs: token.expiresAtMs }
     } catch (err) {
-      if (err instanceof AuthError) return deny(err.code, err.message)
+      // The code says what kind of failure; why a token failed stays in the server's own log, never in the answer.
+      if (err instanceof AuthError) return { ...deny(err.code, PUBLIC_AUTH_MESSAGES[err.code]), detail: err.message }
       throw err
     }
   }
@@ -83,11 +99,13 @@ export function createAuthorizer (config: Config): Authorizer {
     },
 
     async http (request, docName) {
-      if (docName !== ADMIN_SCOPE) {
-        const valid = validateDocName(docName, config.maxDocNameBytes)
-        if (!valid.ok) return deny('DOC_NAME_INVALID', valid.reason)
-      }
+      const valid = validateDocName(docName, config.maxDocNameBytes)
+      if (!valid.ok) return deny('DOC_NAME_INVALID', valid.reason)
       return identify(request, docName)
+    },
+
+    async admin (request) {
+      return identify(request, ADMIN_SCOPE)
     }
   }
 }

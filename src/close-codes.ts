@@ -1,7 +1,8 @@
 /**
  * Every WebSocket close code tandem sends, with its meaning. The README has
- * the same table. Codes 4000–4999 are ours; the stock y-websocket client
- * reconnects after any close, so a temporary condition heals by itself.
+ * the same table. Codes 4000–4999 are ours. The stock y-websocket client
+ * reconnects after any close except 4400–4499, which it treats as final:
+ * conditions the client can heal (a refreshed token) use 4000–4399.
  */
 export const CloseCode = {
   /** The server is shutting down; reconnect (to another instance). */
@@ -16,8 +17,8 @@ export const CloseCode = {
   MESSAGE_TOO_BIG: 1009,
   /** The server failed: the document could not be loaded or a write was not stored. The client reconnects and re-syncs, so nothing it holds is lost. */
   INTERNAL_ERROR: 1011,
-  /** The connection's token expired; reconnect with a fresh token. */
-  TOKEN_EXPIRED: 4401,
+  /** The connection's token expired; the stock client reconnects (with `provider.params.token` refreshed). */
+  TOKEN_EXPIRED: 4001,
   /** The document was deleted through the HTTP API. */
   DOC_DELETED: 4410,
   /** No pong arrived within the ping interval: the peer is considered dead. */

@@ -70,8 +70,62 @@ export interface ServerOptions {
   rateLimitMessagesPerSec?: number
   /** Bytes per second per connection (burst 2×); bounds bandwidth one client can take. @default 8 MiB */
   rateLimitBytesPerSec?: number
-  /** Unsent bytes per connection before it is dropped as a slow consumer; bounds send-queue memory. @default 16 MiB */
+  /**
+   * Unsent bytes per connection before it is dropped as a slow consumer;
+   * bounds send-queue memory. A connection's first sync answer (up to
+   * `maxDocumentBytes`) comes on top, so a large document never locks out
+   * the clients that open it. @default 16 MiB
+   */
   maxBufferedBytes?: number
+  /**
+   * Largest document, as the size of its encoded state. Bounds the memory
+   * and storage one writer can make a document take, and the size of every
+   * first sync. An update that would grow a document past it is refused
+   * (close 1009 / HTTP 413); deletions are always accepted. @default 16 MiB
+   */
+  maxDocumentBytes?: number
+  /**
+   * Deepest nesting of shared types (a map in a map in a map…) an update may
+   * create. Yjs walks nested types recursively when it deletes and
+   * garbage-collects them; a deep enough chain overflows the stack and would
+   * make a document impossible to load. Real editors nest a few dozen
+   * levels at most. Refused with close 1007 / HTTP 400. @default 256
+   */
+  maxNestingDepth?: number
+  /** Largest awareness state of one client, in bytes of JSON; bounds presence memory per client. @default 32 KiB */
+  maxAwarenessStateBytes?: number
+  /** Awareness client ids one connection may control (a stock client uses one); bounds presence entries per socket. @default 8 */
+  maxAwarenessClientsPerConnection?: number
+  /** Awareness bytes one document may hold across all its clients; bounds presence memory per document. @default 8 MiB */
+  maxAwarenessBytesPerDoc?: number
+  /**
+   * How long the client id of a departed awareness client stays reserved for
+   * the same identity, so that nobody else can claim it before its owner
+   * reconnects. @default 30000
+   */
+  awarenessReclaimMs?: number
+  /**
+   * Messages per second (WebSocket frames plus HTTP requests) one identity
+   * may send across all its connections: the user with auth, the client
+   * address without. Bounds what many connections of one user can do
+   * together. @default 2000
+   */
+  identityMessagesPerSec?: number
+  /** Payload bytes per second one identity may send across all its connections and request bodies. @default 16 MiB */
+  identityBytesPerSec?: number
+  /**
+   * Bytes of document state per second the server encodes for one identity
+   * (sync answers, HTTP reads). A sync request is a few bytes but costs an
+   * encoding of the whole document: this bounds the CPU of such floods.
+   * Answers the server already has at hand cost nothing. @default 8 MiB
+   */
+  syncWorkBytesPerSec?: number
+  /**
+   * A socket that has not completed an HTTP request (or upgrade) within this
+   * time is closed; bounds sockets (and file descriptors) held by clients
+   * that connect and never speak. @default 10000
+   */
+  idleSocketTimeoutMs?: number
   /** Bytes a connection may send while its document loads; bounds memory held by a client that never completes. @default 8 MiB */
   maxPendingBytes?: number
   /** How long a document may take to load before its clients are closed (they retry). @default 30000 */
@@ -110,6 +164,16 @@ export const DEFAULTS = Object.freeze({
   rateLimitMessagesPerSec: 1000,
   rateLimitBytesPerSec: 8 * 1024 * 1024,
   maxBufferedBytes: 16 * 1024 * 1024,
+  maxDocumentBytes: 16 * 1024 * 1024,
+  maxNestingDepth: 256,
+  maxAwarenessStateBytes: 32 * 1024,
+  maxAwarenessClientsPerConnection: 8,
+  maxAwarenessBytesPerDoc: 8 * 1024 * 1024,
+  awarenessReclaimMs: 30_000,
+  identityMessagesPerSec: 2000,
+  identityBytesPerSec: 16 * 1024 * 1024,
+  syncWorkBytesPerSec: 8 * 1024 * 1024,
+  idleSocketTimeoutMs: 10_000,
   maxPendingBytes: 8 * 1024 * 1024,
   loadTimeoutMs: 30_000,
   pingIntervalMs: 30_000,
@@ -129,7 +193,9 @@ export type Config = Readonly<typeof DEFAULTS & Omit<ServerOptions, keyof typeof
 const positiveIntegers = [
   'maxMessageBytes', 'maxConnectionsPerIp', 'rateLimitMessagesPerSec', 'rateLimitBytesPerSec',
   'maxBufferedBytes', 'maxPendingBytes', 'loadTimeoutMs', 'pingIntervalMs', 'compactAfterUpdates',
-  'maxDocNameBytes', 'backlog'
+  'maxDocNameBytes', 'backlog', 'maxDocumentBytes', 'maxNestingDepth', 'maxAwarenessStateBytes',
+  'maxAwarenessClientsPerConnection', 'maxAwarenessBytesPerDoc', 'awarenessReclaimMs', 'identityMessagesPerSec',
+  'identityBytesPerSec', 'syncWorkBytesPerSec', 'idleSocketTimeoutMs'
 ] as const
 
 /** Fills defaults, validates, rejects contradictions, and freezes. */

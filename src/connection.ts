@@ -2,6 +2,7 @@ import type { Logger } from 'pino'
 import type { WebSocket } from 'ws'
 import type { Access } from './auth.js'
 import { CloseCode } from './close-codes.js'
+import { TandemError } from './errors.js'
 import type { Member } from './member.js'
 import type { Metrics } from './metrics.js'
 import type { Origin } from './origin.js'
@@ -23,6 +24,8 @@ export interface ConnectionOptions {
   logger: Logger
   /** Per-message admission (rate limits); returns a close reason to refuse. */
   admit?: (bytes: number) => string | null
+  /** The sync-work budget of this connection's identity (see `Member.allowWork`). @default always true */
+  allowWork?: (costBytes: number) => boolean
 }
 
 /** setTimeout's largest delay (~24.8 days); longer waits are re-armed. */
@@ -43,6 +46,8 @@ export class Connection implements Member {
   private held: Uint8Array[] | null = []
   private heldBytes = 0
   private deniedSent = false
+  /** The largest sync answer sent so far: allowed on top of `maxBufferedBytes`. */
+  private syncAllowance = 0
   private expiryTimer: NodeJS.Timeout | undefined
   private childLog: Logger | undefined
 
@@ -203,10 +208,21 @@ export class Connection implements Member {
           break
       }
     } catch (err) {
+      if (err instanceof TandemError) {
+        // A check refused the message: only this connection is closed, with the code of its error.
+        this.options.metrics.refused.inc({ code: err.code })
+        this.log.warn({ code: err.code, reason: err.message, type: message.type }, 'message refused')
+        this.close(err.closeCode, err.message)
+        return
+      }
       // The message decoded but its content (update, state vector, awareness) is invalid.
       this.log.warn({ err: (err as Error).message, type: message.type }, 'invalid message content')
       this.close(CloseCode.INVALID_DATA, `invalid ${message.type} content`)
     }
+  }
+
+  allowWork (costBytes: number): boolean {
+    return this.options.allowWork?.(costBytes) ?? true
   }
 
   private dropReadOnlyUpdate (): void {
@@ -227,14 +243,15 @@ export class Connection implements Member {
     if (this.closed) return false
     const ws = this.ws
     if (ws.readyState !== ws.OPEN) return false
-    if (ws.bufferedAmount + wireBytes > this.options.maxBufferedBytes) {
+    if (ws.bufferedAmount + wireBytes > this.options.maxBufferedBytes + this.syncAllowance) {
       this.close(CloseCode.POLICY_VIOLATION, 'slow consumer: send buffer full')
       return false
     }
     return true
   }
 
-  send (frame: Uint8Array): void {
+  send (frame: Uint8Array, options?: { syncAnswer?: boolean }): void {
+    if (options?.syncAnswer === true && frame.byteLength > this.syncAllowance) this.syncAllowance = frame.byteLength
     if (!this.canSend(frame.byteLength)) return
     this.options.metrics.bytesOut.inc('', frame.byteLength)
     this.ws.send(frame, { binary: true })
@@ -250,7 +267,7 @@ export class Connection implements Member {
     if (this.closed) return
     const ws = this.ws
     if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) {
-      ws.close(code, reason)
+      ws.close(code, closeReason(reason))
       // A peer that never answers the close handshake must not hold the socket.
       setTimeout(() => ws.terminate(), 5000).unref()
     }
@@ -270,4 +287,12 @@ export class Connection implements Member {
     this.held = null
     this.onClose(this, code, reason)
   }
+}
+
+/** A close reason fits in 123 bytes of UTF-8 (RFC 6455 §5.5); longer ones are cut at a character boundary. */
+function closeReason (reason: string): string {
+  if (Buffer.byteLength(reason) <= 123) return reason
+  let cut = reason.slice(0, 120)
+  while (Buffer.byteLength(cut) > 120) cut = cut.slice(0, -1)
+  return cut + '…'
 }

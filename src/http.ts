@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import * as Y from 'yjs'
 import type { Persistence } from '../persistence/types.js'
-import { ADMIN_SCOPE, type Authorizer } from './authorize.js'
+import type { Authorizer, Permit } from './authorize.js'
 import { CloseCode } from './close-codes.js'
 import { updateToJson } from './doc-json.js'
 import type { Fanout } from './fanout/types.js'
@@ -13,7 +13,7 @@ import type { RoomRegistry } from './rooms.js'
 import { TandemError, type ErrorCode, ErrorCodes } from './errors.js'
 import type { Origin } from './origin.js'
 import { safeUrl } from './logger.js'
-import { DocNameError, docNameFromPath } from './request.js'
+import { DocNameError, decodeDocName } from './request.js'
 
 /** What the routes need once storage is open. */
 export interface HttpServices {
@@ -26,6 +26,10 @@ export interface HttpServices {
 export interface HttpDeps {
   /** Largest request body accepted. */
   maxMessageBytes: number
+  /** Counts a request of `bytes` body bytes against its identity's rate limit; returns the refusal reason, or null. */
+  admitRequest: (req: IncomingMessage, userId: string | undefined, bytes: number) => string | null
+  /** Whether the request's identity may make the server encode `costBytes` of document state now. */
+  allowWork: (req: IncomingMessage, userId: string | undefined, costBytes: number) => boolean
   logger: Logger
   metrics: Metrics
   authorize: Authorizer
@@ -89,7 +93,7 @@ export async function handleHttp (deps: HttpDeps, req: IncomingMessage, res: Ser
     let docName = ''
     if (raw !== undefined) {
       try {
-        docName = docNameFromPath(raw)
+        docName = decodeDocName(raw)
       } catch (err) {
         if (err instanceof DocNameError) throw new TandemError('DOC_NAME_INVALID', err.message)
         throw err
@@ -141,13 +145,38 @@ function sendJson (res: ServerResponse, status: number, body: unknown): void {
   res.end(text)
 }
 
-async function grantFor (ctx: HttpDeps, req: IncomingMessage, docName: string, needed: 'read' | 'write') {
+/** Counts the request against its identity's rate limit; throws `RATE_LIMITED` over it. */
+function admit (deps: HttpDeps, req: IncomingMessage, permit: Permit, bytes: number): void {
+  const refusal = deps.admitRequest(req, permit.userId, bytes)
+  if (refusal !== null) {
+    deps.metrics.refused.inc({ code: 'RATE_LIMITED' })
+    throw new TandemError('RATE_LIMITED', refusal)
+  }
+}
+
+/** Identity and admin grant (a `"*"` grant, nothing narrower) of a request on an admin route. */
+async function adminGrant (ctx: HttpDeps, req: IncomingMessage, needed: 'read' | 'write'): Promise<Permit> {
+  const grant = await ctx.authorize.admin(req)
+  if ('error' in grant) {
+    ctx.metrics.authFailures.inc({ reason: grant.error.code })
+    if (grant.detail !== undefined) ctx.logger.info({ code: grant.error.code, detail: grant.detail, url: safeUrl(req.url) }, 'request refused')
+    throw new TandemError(grant.error.code, grant.error.message)
+  }
+  if (needed === 'write' && grant.access !== 'write') throw new TandemError('FORBIDDEN', 'read-only admin access')
+  admit(ctx, req, grant, 0)
+  return grant
+}
+
+/** Identity, grant and rate limit of a request on `docName` (body bytes are counted later by `admit`). */
+async function grantFor (ctx: HttpDeps, req: IncomingMessage, docName: string, needed: 'read' | 'write'): Promise<Permit> {
   const grant = await ctx.authorize.http(req, docName)
   if ('error' in grant) {
     ctx.metrics.authFailures.inc({ reason: grant.error.code })
+    if (grant.detail !== undefined) ctx.logger.info({ code: grant.error.code, detail: grant.detail, url: safeUrl(req.url) }, 'request refused')
     throw new TandemError(grant.error.code, grant.error.message)
   }
   if (needed === 'write' && grant.access !== 'write') throw new TandemError('FORBIDDEN', `read-only access to ${docName}`)
+  if (req.method !== 'POST' && req.method !== 'PATCH' && req.method !== 'PUT') admit(ctx, req, grant, 0)
   return grant
 }
 
@@ -207,7 +236,7 @@ async function withRoom<T> (ctx: Context, docName: string, fn: (room: Room) => P
 }
 
 async function getDoc (deps: HttpDeps, req: IncomingMessage, res: ServerResponse, docName: string): Promise<void> {
-  await grantFor(deps, req, docName, 'read')
+  const permit = await grantFor(deps, req, docName, 'read')
   const ctx = await open(deps)
   const format = new URL(req.url ?? '/', 'http://localhost').searchParams.get('format')
   if (format !== null && format !== 'json' && format !== 'binary') {
@@ -216,6 +245,8 @@ async function getDoc (deps: HttpDeps, req: IncomingMessage, res: ServerResponse
   const result = await withRoom(ctx, docName, async (room) => {
     // A document with no structs was never written (deleting content leaves structs).
     if (room.doc.store.clients.size === 0) return null
+    // The JSON view is built afresh for each request: it costs a pass over the document.
+    if (format === 'json' && !ctx.allowWork(req, permit.userId, room.bytes)) throw new TandemError('RATE_LIMITED', 'too many document reads')
     const update = await room.snapshot()
     return { update, json: format === 'json' ? updateToJson(update) : undefined }
   })
@@ -229,7 +260,7 @@ async function getDoc (deps: HttpDeps, req: IncomingMessage, res: ServerResponse
 }
 
 async function deleteDoc (deps: HttpDeps, req: IncomingMessage, res: ServerResponse, docName: string): Promise<void> {
-  await grantFor(deps, req, ADMIN_SCOPE, 'write')
+  await adminGrant(deps, req, 'write')
   const ctx = await open(deps)
   if (ctx.isShuttingDown()) throw new TandemError('SHUTTING_DOWN', 'the server is shutting down')
   const closed = ctx.closeDocConnections(docName, CloseCode.DOC_DELETED, 'document deleted')
@@ -240,7 +271,7 @@ async function deleteDoc (deps: HttpDeps, req: IncomingMessage, res: ServerRespo
 }
 
 async function listDocs (deps: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  await grantFor(deps, req, ADMIN_SCOPE, 'read')
+  await adminGrant(deps, req, 'read')
   const ctx = await open(deps)
   const params = new URL(req.url ?? '/', 'http://localhost').searchParams
   const limit = Number(params.get('limit') ?? 100)
@@ -256,15 +287,11 @@ async function postUpdate (deps: HttpDeps, req: IncomingMessage, res: ServerResp
   const permit = await grantFor(deps, req, docName, 'write')
   const ctx = await open(deps)
   const body = await readBody(req, ctx.maxMessageBytes)
+  admit(ctx, req, permit, body.byteLength)
   if (body.byteLength === 0) throw new TandemError('UPDATE_INVALID', 'the body is empty; send a binary Yjs update')
-  try {
-    // Decode fully before touching the document, so a bad body changes nothing.
-    Y.decodeUpdate(body)
-  } catch {
-    throw new TandemError('UPDATE_INVALID', 'the body is not a Yjs update')
-  }
+  checkUpdateBody(body)
   await withRoom(ctx, docName, async (room) => {
-    room.applyUpdate(body, { kind: 'http', userId: permit.userId } satisfies Origin)
+    room.applyUpdate(body, { kind: 'http', userId: permit.userId } satisfies Origin, (cost) => ctx.allowWork(req, permit.userId, cost))
     await room.whenStored().catch((err) => {
       throw new TandemError('STORAGE_FAILED', `the update was not stored: ${(err as Error).message}`)
     })
@@ -288,6 +315,35 @@ async function presence (deps: HttpDeps, req: IncomingMessage, res: ServerRespon
     return list(room)
   })
   sendJson(res, 200, states)
+}
+
+/**
+ * Refuses a body that is not a V1 Yjs update (saying so when it is a V2 one,
+ * which would otherwise decode as an empty V1 update) or that changes nothing,
+ * before the document is touched.
+ */
+function checkUpdateBody (body: Uint8Array): void {
+  let empty: boolean
+  try {
+    const { structs, ds } = Y.decodeUpdate(body)
+    empty = structs.length === 0 && ds.clients.size === 0
+  } catch {
+    throw new TandemError('UPDATE_INVALID', isV2Update(body)
+      ? 'the body is a V2-encoded update; send V1 (Y.encodeStateAsUpdate, not …V2)'
+      : 'the body is not a Yjs update')
+  }
+  if (!empty) return
+  if (isV2Update(body)) throw new TandemError('UPDATE_INVALID', 'the body is a V2-encoded update; send V1 (Y.encodeStateAsUpdate, not …V2)')
+  throw new TandemError('UPDATE_EMPTY', 'the update changes nothing')
+}
+
+function isV2Update (body: Uint8Array): boolean {
+  try {
+    const { structs, ds } = Y.decodeUpdateV2(body)
+    return structs.length > 0 || ds.clients.size > 0
+  } catch {
+    return false
+  }
 }
 
 function readBody (req: IncomingMessage, maxBytes: number): Promise<Uint8Array> {

@@ -47,6 +47,11 @@ export class TokenBucket {
     return this.tokens
   }
 
+  /** The most tokens the bucket holds. */
+  get capacity (): number {
+    return this.burst
+  }
+
   take (n = 1): boolean {
     if (this.available() < n) return false
     this.tokens -= n
@@ -156,6 +161,11 @@ export class IpConnectionCounter {
     else this.counts.set(ip, count - 1)
   }
 
+  /** Connections allowed per IP. */
+  get limit (): number {
+    return this.max
+  }
+
   count (ip: string): number {
     return this.counts.get(ip) ?? 0
   }
@@ -193,4 +203,88 @@ export function createAdmitter (limits: AdmissionLimits, onLimited: (kind: Exclu
       ? `rate limit: more than ${limits.rateLimitMessagesPerSec} messages/s`
       : `rate limit: more than ${limits.rateLimitBytesPerSec} bytes/s`
   }
+}
+
+export interface IdentityLimitOptions {
+  /** Sustained messages (WebSocket frames and HTTP requests) per second across all of one identity's connections. */
+  messagesPerSec: number
+  /** Sustained payload bytes per second across all of one identity's connections and request bodies. */
+  bytesPerSec: number
+  /** Sustained bytes of document state per second one identity may make the server encode for it (sync answers). */
+  syncWorkBytesPerSec: number
+  /** Largest single sync answer: the burst of the sync-work bucket is at least this (a first sync must always pass). */
+  syncWorkBurstBytes: number
+  /** Milliseconds from a monotonic clock, for tests. @default performance.now */
+  now?: () => number
+}
+
+interface IdentityBuckets {
+  messages: TokenBucket
+  bytes: TokenBucket
+  work: TokenBucket
+}
+
+/** Which identity limit a request broke, or `'ok'`. */
+export type IdentityVerdict = 'ok' | 'messages' | 'bytes' | 'sync'
+
+/**
+ * Rate limits per identity (the authenticated user, or the client address
+ * without auth), shared by all of its connections and HTTP requests: ten
+ * connections of one user get one budget, not ten. The sync-work bucket
+ * bounds the CPU of messages that are cheap to send but expensive to answer
+ * (a sync step 1 costs an encoding of the document). Identities whose
+ * buckets are full again are forgotten by `sweep`, so memory follows the
+ * number of active identities.
+ */
+export class IdentityLimits {
+  private readonly entries = new Map<string, IdentityBuckets>()
+  private readonly burstFactor = RATE_LIMIT_DEFAULTS.burstFactor
+
+  constructor (private readonly options: IdentityLimitOptions) {}
+
+  private buckets (identity: string): IdentityBuckets {
+    let entry = this.entries.get(identity)
+    if (entry === undefined) {
+      const { messagesPerSec, bytesPerSec, syncWorkBytesPerSec, syncWorkBurstBytes, now } = this.options
+      entry = {
+        messages: new TokenBucket({ ratePerSec: messagesPerSec, burst: this.burstFactor * messagesPerSec, now }),
+        bytes: new TokenBucket({ ratePerSec: bytesPerSec, burst: this.burstFactor * bytesPerSec, now }),
+        work: new TokenBucket({ ratePerSec: syncWorkBytesPerSec, burst: Math.max(this.burstFactor * syncWorkBytesPerSec, syncWorkBurstBytes), now })
+      }
+      this.entries.set(identity, entry)
+    }
+    return entry
+  }
+
+  /** Accounts for one message (or request) of `bytes` payload bytes. */
+  check (identity: string, bytes: number): IdentityVerdict {
+    const { messages, bytes: volume } = this.buckets(identity)
+    if (messages.available() < 1) return 'messages'
+    if (volume.available() < bytes) return 'bytes'
+    messages.take(1)
+    volume.take(bytes)
+    return 'ok'
+  }
+
+  /** Spends `cost` bytes of sync work; false (nothing spent) when the identity has used its budget. */
+  chargeSync (identity: string, cost: number): boolean {
+    const { work } = this.buckets(identity)
+    // A request larger than the burst could never pass: cap it, the burst covers the largest document.
+    return work.take(Math.min(cost, this.options.syncWorkBurstBytes))
+  }
+
+  /** Forgets identities whose buckets have refilled completely (they have been idle). */
+  sweep (): void {
+    for (const [identity, entry] of this.entries) {
+      if (isFull(entry.messages) && isFull(entry.bytes) && isFull(entry.work)) this.entries.delete(identity)
+    }
+  }
+
+  get size (): number {
+    return this.entries.size
+  }
+}
+
+function isFull (bucket: TokenBucket): boolean {
+  return bucket.available() >= bucket.capacity
 }

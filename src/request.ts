@@ -30,6 +30,11 @@ export function clientIp (req: IncomingMessage, trustProxy: boolean): string {
   return normalizeIp(req.socket?.remoteAddress ?? 'unknown')
 }
 
+/** The normalised peer address of a socket (no header is consulted). */
+export function socketAddress (socket: { remoteAddress?: string }): string {
+  return normalizeIp(socket.remoteAddress ?? 'unknown')
+}
+
 function normalizeIp (ip: string): string {
   const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip)
   return mapped ? mapped[1]! : ip.toLowerCase()
@@ -57,7 +62,15 @@ export class DocNameError extends Error {
 export function docNameFromPath (pathname: string): string {
   const q = pathname.indexOf('?')
   const path = q === -1 ? pathname : pathname.slice(0, q)
-  const raw = path.startsWith('/') ? path.slice(1) : path
+  return decodeDocName(path.startsWith('/') ? path.slice(1) : path)
+}
+
+/**
+ * A percent-encoded document name as it appears after the route's prefix
+ * (`/docs/…` over HTTP, `/` over WebSocket): decoded as is, so `//x` over
+ * WebSocket and `/docs//x` over HTTP both name `/x`.
+ */
+export function decodeDocName (raw: string): string {
   try {
     return decodeURIComponent(raw)
   } catch (err) {
@@ -73,6 +86,9 @@ const CONTROL_CHARS = /[\u0000-\u001F\u007F-\u009F]/
 // different names would end up as the same stored key.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
+/** The name grants use for "every document" and the admin routes check: never a document's name. */
+export const RESERVED_NAME = '*'
+
 export type DocNameCheck = { ok: true } | { ok: false; reason: string }
 
 /**
@@ -85,6 +101,7 @@ export type DocNameCheck = { ok: true } | { ok: false; reason: string }
  */
 export function validateDocName (name: string, maxLength = 512): DocNameCheck {
   if (name.length === 0) return { ok: false, reason: 'document name is empty' }
+  if (name === RESERVED_NAME) return { ok: false, reason: 'the document name "*" is reserved (it stands for every document in grants)' }
   // UTF-16 length ≤ UTF-8 length, so a name this long in code units is too
   // long in bytes too: no need to measure a huge string.
   if (name.length > maxLength || Buffer.byteLength(name, 'utf8') > maxLength) {

@@ -3,14 +3,18 @@ import * as awarenessProtocol from 'y-protocols/awareness'
 import * as Y from 'yjs'
 import type { Persistence } from '../persistence/types.js'
 import { CloseCode } from './close-codes.js'
-import type { Hooks } from './config.js'
+import type { Config, Hooks } from './config.js'
+import { TandemError } from './errors.js'
 import type { Fanout, FanoutRoom } from './fanout/types.js'
 import type { Member } from './member.js'
 import type { Metrics } from './metrics.js'
 import { FANOUT_ORIGIN, LOAD_ORIGIN, isPublished, isRelayed, originOf, senderOf, type Origin } from './origin.js'
-import { decodeAwarenessUpdate, encodeAwareness, encodeAwarenessUpdate as encodeAwarenessEntries, encodeSyncStep1, encodeSyncStep2, encodeSyncUpdate } from './protocol.js'
+import { decodeAwarenessUpdate, encodeAwareness, type AwarenessEntry, encodeAwarenessUpdate as encodeAwarenessEntries, encodeSyncStep1, encodeSyncStep2, encodeSyncUpdate } from './protocol.js'
 import { binaryFrame } from './wire.js'
 import { mergeMany, WriteQueue, type StoredBatch } from './write-queue.js'
+
+/** The limits a room enforces (see `ServerOptions` for what each bounds). */
+export type RoomLimits = Pick<Config, 'maxDocumentBytes' | 'maxNestingDepth' | 'maxAwarenessStateBytes' | 'maxAwarenessClientsPerConnection' | 'maxAwarenessBytesPerDoc' | 'awarenessReclaimMs'>
 
 export interface RoomDeps {
   persistence: Persistence
@@ -19,6 +23,7 @@ export interface RoomDeps {
   logger: Logger
   hooks: Hooks
   compactAfterUpdates: number
+  limits: RoomLimits
   /** Called once when the room failed (a write was not stored), so its owner forgets it. */
   onFailed: (room: Room) => void
 }
@@ -42,11 +47,26 @@ export class Room implements FanoutRoom {
   readonly awareness = new awarenessProtocol.Awareness(this.doc)
   /** Each member and the awareness client ids it controls (removed when it leaves). */
   private readonly members = new Map<Member, Set<number>>()
+  /** Client ids of departed members, reserved for their identity until `until` (ms since the epoch), oldest first. */
+  private readonly reserved = new Map<number, { identity: string; until: number }>()
+  /** JSON size of each awareness state, and their sum, for `maxAwarenessBytesPerDoc`. */
+  private readonly awarenessSizes = new Map<number, number>()
+  private awarenessBytes = 0
   private readonly writes: WriteQueue
   private destroyedFlag = false
+  /** Bumped by every change to the doc; cached encodings are valid for one version. */
+  private version = 0
+  /** Encoded size of the doc, exact after each full encoding, an upper estimate in between (each update adds its length). */
+  private docBytes = 0
+  /** Sync answers (step-2 frames) for the current version, by state vector. */
+  private answers = new Map<string, Uint8Array>()
+  private answersVersion = -1
+  /** The whole document as one update, for the version it was encoded at. */
+  private full: { version: number; update: Uint8Array } | undefined
   private awarenessChanged = new Set<number>()
   private awarenessScheduled = false
   private childLog: Logger | undefined
+  private failReason: string | undefined
 
   constructor (readonly name: string, private readonly deps: RoomDeps) {
     this.writes = new WriteQueue({
@@ -92,6 +112,7 @@ export class Room implements FanoutRoom {
     this.doc.transact(() => {
       for (const update of updates) Y.applyUpdate(this.doc, update)
     }, LOAD_ORIGIN)
+    this.docBytes = updates.reduce((sum, u) => sum + u.byteLength, 0)
     this.callHook('onLoad', () => this.deps.hooks.onLoad?.({ docName: this.name, doc: this.doc }))
     this.writes.loaded(updates.length)
   }
@@ -100,18 +121,56 @@ export class Room implements FanoutRoom {
 
   private readonly onDocUpdate = (update: Uint8Array, txOrigin: unknown): void => {
     const origin = originOf(txOrigin)
+    this.version++
     if (origin.kind === 'load') return
+    this.docBytes += update.byteLength
     this.writes.push(update, origin)
     this.deps.metrics.updatesApplied.inc({ origin: origin.kind })
     this.callHook('onChange', () => this.deps.hooks.onChange?.({ docName: this.name, update, origin: origin.kind }))
   }
 
   /**
-   * Applies an update from `origin`. Throws if the update does not decode; what
-   * Yjs integrated before the error is valid and stays consistent with storage.
+   * Applies an update from `origin`, after the checks that protect the
+   * document: an update that would grow it past `maxDocumentBytes` is
+   * refused (a `TandemError`), as is one that does not apply. `budget`
+   * pays for the work of measuring the document exactly when it nears the
+   * limit (the sender's sync-work budget).
+   *
+   * If Yjs throws halfway through a transaction its document can be left
+   * unable to emit further changes; the room then fails (its members
+   * reconnect and the document reloads from storage) rather than accept
+   * writes it would never store.
    */
-  applyUpdate (update: Uint8Array, origin: Origin): void {
-    Y.applyUpdate(this.doc, update, origin)
+  applyUpdate (update: Uint8Array, origin: Origin, budget?: (costBytes: number) => boolean): void {
+    if (this.failed !== null || this.destroyedFlag) throw new TandemError('STORAGE_FAILED', 'the document is reloading; retry')
+    this.checkSize(update, budget)
+    try {
+      Y.applyUpdate(this.doc, update, origin)
+    } catch (err) {
+      if (isStuck(this.doc)) this.fail(err as Error, 'applying an update broke the document; reloading it from storage')
+      throw new TandemError('UPDATE_INVALID', `the update does not apply: ${(err as Error).message}`)
+    }
+  }
+
+  /** Refuses an update that would grow the document past `maxDocumentBytes`. */
+  private checkSize (update: Uint8Array, budget?: (costBytes: number) => boolean): void {
+    const max = this.deps.limits.maxDocumentBytes
+    if (this.docBytes + update.byteLength <= max) return
+    // The estimate says no; measure. Paid by the sender, so a client at the
+    // limit cannot make the server encode the document for free.
+    if (budget !== undefined && !budget(this.docBytes)) throw new TandemError('RATE_LIMITED', 'too many updates at the document size limit')
+    this.fullState()
+    if (this.docBytes + update.byteLength <= max) return
+    if (!onlyDeletes(update)) throw new TandemError('DOC_TOO_LARGE', `the document would grow past ${max} bytes`)
+  }
+
+  /** The whole document as one update, encoded once per version. */
+  private fullState (): Uint8Array {
+    if (this.full !== undefined && this.full.version === this.version) return this.full.update
+    const update = Y.encodeStateAsUpdate(this.doc)
+    this.docBytes = update.byteLength
+    this.full = { version: this.version, update }
+    return update
   }
 
   /** Sends a stored batch to local members (encoded once) and to other instances. */
@@ -148,24 +207,55 @@ export class Room implements FanoutRoom {
    * Sends `frame` (which reflects the doc as of now) once storage has caught
    * up with everything in it.
    */
-  sendWhenStored (member: Member, frame: Uint8Array): void {
+  sendWhenStored (member: Member, frame: Uint8Array, options?: { syncAnswer?: boolean }): void {
     if (this.writes.caughtUp) {
-      member.send(frame)
+      member.send(frame, options)
       return
     }
-    this.writes.whenStored().then(() => member.send(frame), () => {})
+    this.writes.whenStored().then(() => member.send(frame, options), () => {})
   }
 
-  /** The answer to a member's sync step 1: everything it lacks, released once stored. */
+  /**
+   * The answer to a member's sync step 1: everything it lacks, released once
+   * stored. Answers are cached per version of the document (every page load
+   * asks with the same empty state vector), and a computed one is paid for
+   * from the member's sync-work budget: a refused request throws a
+   * `TandemError` (`RATE_LIMITED`).
+   */
   answerSyncStep1 (member: Member, stateVector: Uint8Array): void {
-    this.sendWhenStored(member, encodeSyncStep2(Y.encodeStateAsUpdate(this.doc, stateVector)))
+    let frame = this.cachedAnswer(stateVector)
+    if (frame === undefined) {
+      if (!member.allowWork(this.docBytes)) throw new TandemError('RATE_LIMITED', 'too many sync requests')
+      frame = encodeSyncStep2(isEmptyStateVector(stateVector) ? this.fullState() : Y.encodeStateAsUpdate(this.doc, stateVector))
+      this.cacheAnswer(stateVector, frame)
+    }
+    this.sendWhenStored(member, frame, { syncAnswer: true })
+  }
+
+  private cachedAnswer (stateVector: Uint8Array): Uint8Array | undefined {
+    return this.answersVersion === this.version ? this.answers.get(answerKey(stateVector)) : undefined
+  }
+
+  private cacheAnswer (stateVector: Uint8Array, frame: Uint8Array): void {
+    if (this.answersVersion !== this.version) {
+      this.answers = new Map()
+      this.answersVersion = this.version
+    }
+    // A few distinct state vectors per version (clients at the same state ask alike); bound the rest.
+    if (this.answers.size >= MAX_CACHED_ANSWERS) return
+    this.answers.set(answerKey(stateVector), frame)
   }
 
   /** The whole document as one update, once everything in it is stored. */
   async snapshot (): Promise<Uint8Array> {
-    const update = Y.encodeStateAsUpdate(this.doc)
+    const update = this.fullState()
     await this.writes.whenStored()
     return update
+  }
+
+  /** Approximate encoded size of the document in bytes (exact after each full encoding). */
+  get bytes (): number {
+    return this.docBytes
   }
 
   /**
@@ -174,9 +264,15 @@ export class Room implements FanoutRoom {
    * from storage, and their sync sends back what was not stored).
    */
   private onWriteFailed (err: Error): void {
-    this.log.error({ err }, 'storing an update failed; closing the document\'s connections')
-    for (const member of [...this.members.keys()]) member.close(CloseCode.INTERNAL_ERROR, 'storage failed')
+    this.log.error({ err }, this.failReason ?? 'storing an update failed; closing the document\'s connections')
+    for (const member of [...this.members.keys()]) member.close(CloseCode.INTERNAL_ERROR, 'document reloading')
     this.deps.onFailed(this)
+  }
+
+  /** Fails the room for a reason other than a write: the same path (members reconnect, the document reloads). */
+  private fail (err: Error, reason: string): void {
+    this.failReason = reason
+    this.writes.fail(err)
   }
 
   // ---------------------------------------------------------------- members
@@ -196,8 +292,24 @@ export class Room implements FanoutRoom {
     const controlled = this.members.get(member)
     if (controlled === undefined) return
     this.members.delete(member)
+    this.pruneReservations()
+    const until = Date.now() + this.deps.limits.awarenessReclaimMs
+    for (const id of controlled) {
+      // Re-inserted, so the map stays ordered by expiry.
+      this.reserved.delete(id)
+      this.reserved.set(id, { identity: member.identity, until })
+    }
     if (controlled.size > 0 && !this.destroyedFlag) {
       awarenessProtocol.removeAwarenessStates(this.awareness, [...controlled], { kind: 'connection', member } satisfies Origin)
+    }
+  }
+
+  /** Forgets expired reservations (the map is ordered by expiry). */
+  private pruneReservations (): void {
+    const now = Date.now()
+    for (const [id, reservation] of this.reserved) {
+      if (reservation.until > now) break
+      this.reserved.delete(id)
     }
   }
 
@@ -213,41 +325,130 @@ export class Room implements FanoutRoom {
   }
 
   /**
-   * Applies an awareness update. A member may only set or remove states of
-   * client ids it announced itself: entries for ids another member controls
-   * (or the server's own id) are dropped and counted. Throws on an update
-   * that does not decode.
+   * Applies an awareness update from a member (or from another instance).
+   *
+   * A member controls the client ids it announced. For each entry:
+   * - an id the member controls: a newer clock applies; a stale clock with a
+   *   different state applies with the clock moved past the server's (after a
+   *   reconnect the stock client announces the clock the server already
+   *   bumped when it removed the state, and would stay invisible until its
+   *   next renewal); a stale clock with the same state is an echo;
+   * - an id another member controls: the same identity takes it over (a
+   *   reconnect before the old socket was noticed dead); anyone else is
+   *   forging, and the entry is dropped and counted — echoes (stock clients
+   *   send back every change they receive) are dropped silently;
+   * - an id nobody controls: claimed, unless it is still reserved for the
+   *   identity that left with it (`awarenessReclaimMs`); a member never
+   *   removes a state it does not control.
+   * Removals are recognised by the parsed state, never by its text.
+   *
+   * Refuses (throws a `TandemError`) an update that does not decode, a state
+   * that is not JSON or larger than `maxAwarenessStateBytes`, more client
+   * ids for one member than `maxAwarenessClientsPerConnection`, and growth
+   * of the document's presence past `maxAwarenessBytesPerDoc`.
    */
   applyAwareness (update: Uint8Array, origin: Origin): void {
-    const entries = decodeAwarenessUpdate(update)
-    for (const entry of entries) JSON.parse(entry.state)
-    const own = origin.kind === 'connection' ? origin.member : null
-    const ownIds = own === null ? undefined : this.members.get(own)
-    const allowed = entries.filter((entry) => {
-      if (entry.clientId === this.awareness.clientID) return false
-      if (own === null || ownIds?.has(entry.clientId) === true) return true
-      // Stock clients echo every awareness change they receive back to the
-      // server. An echo carries the clock the server already has and changes
-      // nothing; only a newer clock (or a removal at the same clock) is a claim.
-      const known = this.awareness.meta.get(entry.clientId)
-      const claim = known === undefined || entry.clock > known.clock || (entry.clock === known.clock && entry.state === 'null')
-      if (!claim) return true
-      for (const [member, ids] of this.members) {
-        if (member === own || !ids.has(entry.clientId)) continue
-        // A client that reconnected before the server noticed its old socket
-        // died announces the same id again: the same identity takes it over
-        // (and the old socket's close will not remove it). Anyone else is forging.
-        if (member.identity !== own.identity) return false
-        ids.delete(entry.clientId)
-      }
-      return true
-    })
-    if (allowed.length < entries.length) {
-      this.deps.metrics.forgedAwareness.inc(entries.length - allowed.length)
-      this.log.info({ dropped: entries.length - allowed.length }, 'dropped awareness entries for client ids this connection does not own')
+    let entries: AwarenessEntry[]
+    try {
+      entries = decodeAwarenessUpdate(update)
+    } catch (err) {
+      throw new TandemError('AWARENESS_INVALID', `awareness update does not decode: ${(err as Error).message}`)
     }
-    if (allowed.length === 0) return
-    awarenessProtocol.applyAwarenessUpdate(this.awareness, allowed.length === entries.length ? update : encodeAwarenessEntries(allowed), origin)
+    if (origin.kind !== 'connection') {
+      awarenessProtocol.applyAwarenessUpdate(this.awareness, update, origin)
+      return
+    }
+    const { limits } = this.deps
+    const own = origin.member
+    const ownIds = this.members.get(own)
+    if (ownIds === undefined) return
+    const now = Date.now()
+    const accepted: AwarenessEntry[] = []
+    const takeovers: number[] = []
+    let forged = 0
+    let bytesDelta = 0
+    const controlledAfter = new Set(ownIds)
+    for (const entry of entries) {
+      if (Buffer.byteLength(entry.state) > limits.maxAwarenessStateBytes) {
+        throw new TandemError('AWARENESS_TOO_LARGE', `an awareness state is larger than ${limits.maxAwarenessStateBytes} bytes`)
+      }
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(entry.state)
+      } catch {
+        throw new TandemError('AWARENESS_INVALID', 'an awareness state is not JSON')
+      }
+      const id = entry.clientId
+      if (id === this.awareness.clientID) { forged++; continue }
+      const removal = parsed === null
+      const known = this.awareness.meta.get(id)
+      const current = this.awareness.getStates().get(id)
+      const newer = known === undefined || entry.clock > known.clock
+      const echo = !newer && current !== undefined && !removal && sameState(current, parsed)
+      const owner = this.controllerOf(id)
+      if (owner === own) {
+        if (echo) continue
+        if (removal) {
+          // A removal applies at the clock the server holds (or does nothing when nothing is held).
+          if (current === undefined) continue
+          accepted.push(newer ? entry : { ...entry, clock: known!.clock })
+          controlledAfter.delete(id)
+        } else {
+          accepted.push(newer ? entry : { ...entry, clock: known!.clock + 1 })
+        }
+      } else if (owner !== undefined) {
+        // Only a claim (a newer clock, or a removal at the clock held) can take an id over;
+        // anything else is an echo of what the server sent.
+        const claim = newer || (removal && entry.clock === known?.clock)
+        if (!claim) continue
+        if (owner.identity !== own.identity) { forged++; continue }
+        // The same identity on a new socket (a reconnect before the old one
+        // was noticed dead) takes the id over; removing it is the old socket's job.
+        if (removal) continue
+        takeovers.push(id)
+        controlledAfter.add(id)
+        accepted.push(entry)
+      } else {
+        if (removal) {
+          if (current !== undefined && (newer || entry.clock === known?.clock)) forged++
+          continue
+        }
+        // A stale entry while a state is held is an echo or an old copy (of
+        // another instance's client, say), never a claim.
+        if (!newer && current !== undefined) continue
+        const reservation = this.reserved.get(id)
+        if (reservation !== undefined && reservation.until > now && reservation.identity !== own.identity) { forged++; continue }
+        accepted.push(newer ? entry : { ...entry, clock: known!.clock + 1 })
+        controlledAfter.add(id)
+      }
+      bytesDelta += (removal ? 0 : entry.state.length) - (this.awarenessSizes.get(id) ?? 0)
+    }
+    if (forged > 0) {
+      this.deps.metrics.forgedAwareness.inc(forged)
+      this.log.info({ dropped: forged }, 'dropped awareness entries for client ids this connection does not own')
+    }
+    if (accepted.length === 0 && takeovers.length === 0) return
+    if (controlledAfter.size > limits.maxAwarenessClientsPerConnection) {
+      throw new TandemError('AWARENESS_TOO_LARGE', `more than ${limits.maxAwarenessClientsPerConnection} awareness client ids on one connection`)
+    }
+    if (bytesDelta > 0 && this.awarenessBytes + bytesDelta > limits.maxAwarenessBytesPerDoc) {
+      throw new TandemError('AWARENESS_TOO_LARGE', `the document's presence would exceed ${limits.maxAwarenessBytesPerDoc} bytes`)
+    }
+    for (const id of takeovers) {
+      // The old socket's close must not remove what the new one controls.
+      for (const [member, ids] of this.members) if (member !== own) ids.delete(id)
+      ownIds.add(id)
+    }
+    if (accepted.length === 0) return
+    for (const entry of accepted) this.reserved.delete(entry.clientId)
+    const rewritten = accepted.length !== entries.length || accepted.some((e, i) => e !== entries[i])
+    awarenessProtocol.applyAwarenessUpdate(this.awareness, rewritten ? encodeAwarenessEntries(accepted) : update, origin)
+  }
+
+  /** The member that controls awareness client `id`, if one does. */
+  private controllerOf (id: number): Member | undefined {
+    for (const [member, ids] of this.members) if (ids.has(id)) return member
+    return undefined
   }
 
   private readonly onAwarenessUpdate = (
@@ -261,9 +462,18 @@ export class Room implements FanoutRoom {
       for (const id of updated) owned.add(id)
       for (const id of removed) owned.delete(id)
     }
-    for (const id of added) this.awarenessChanged.add(id)
-    for (const id of updated) this.awarenessChanged.add(id)
-    for (const id of removed) this.awarenessChanged.add(id)
+    const states = this.awareness.getStates()
+    for (const id of [...added, ...updated]) {
+      const size = JSON.stringify(states.get(id) ?? null).length
+      this.awarenessBytes += size - (this.awarenessSizes.get(id) ?? 0)
+      this.awarenessSizes.set(id, size)
+      this.awarenessChanged.add(id)
+    }
+    for (const id of removed) {
+      this.awarenessBytes -= this.awarenessSizes.get(id) ?? 0
+      this.awarenessSizes.delete(id)
+      this.awarenessChanged.add(id)
+    }
     if (isPublished(origin) && (added.length + updated.length + removed.length) > 0) {
       const changed = [...added, ...updated, ...removed]
       this.deps.fanout.publishAwareness(this.name, awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed))
@@ -355,4 +565,38 @@ export class Room implements FanoutRoom {
     this.awareness.destroy()
     this.doc.destroy()
   }
+}
+
+/** Whether two awareness states are the same JSON value (key order included, as the wire carries it). */
+function sameState (a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b)
+}
+
+/** Distinct state vectors whose sync answers are kept per document version. */
+const MAX_CACHED_ANSWERS = 8
+
+function isEmptyStateVector (sv: Uint8Array): boolean {
+  return sv.length === 1 && sv[0] === 0
+}
+
+function answerKey (stateVector: Uint8Array): string {
+  return Buffer.from(stateVector.buffer, stateVector.byteOffset, stateVector.byteLength).toString('latin1')
+}
+
+/** True when an update only deletes (no structs): deletions never grow a document past its limit. */
+function onlyDeletes (update: Uint8Array): boolean {
+  try {
+    return Y.decodeUpdate(update).structs.length === 0
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Whether a Yjs document was left mid-transaction by an exception (its
+ * cleanup never ran): it would then never emit another `update` event.
+ */
+export function isStuck (doc: Y.Doc): boolean {
+  const internals = doc as unknown as { _transaction: unknown; _transactionCleanups: unknown[] }
+  return internals._transaction !== null || internals._transactionCleanups.length > 0
 }

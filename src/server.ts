@@ -16,7 +16,9 @@ import { createLogger, safeUrl } from './logger.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { RoomRegistry } from './rooms.js'
 import { createAuthorizer, type Permit } from './authorize.js'
-import { createAdmitter, IpConnectionCounter } from './limits.js'
+import { createAdmitter, IdentityLimits, IpConnectionCounter } from './limits.js'
+import { clientIp } from './request.js'
+import { guardSockets } from './sockets.js'
 
 export interface TandemServer {
   /** The resolved, frozen configuration. */
@@ -63,6 +65,16 @@ export function createServer (options: ServerOptions = {}): TandemServer {
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes, perMessageDeflate: false, clientTracking: false })
   const connections = new Set<Connection>()
   const ipConnections = new IpConnectionCounter(config.maxConnectionsPerIp)
+  const identities = new IdentityLimits({
+    messagesPerSec: config.identityMessagesPerSec,
+    bytesPerSec: config.identityBytesPerSec,
+    syncWorkBytesPerSec: config.syncWorkBytesPerSec,
+    syncWorkBurstBytes: config.maxDocumentBytes
+  })
+  /** True when sockets are counted as they connect (our own server, no proxy in front); else at the upgrade. */
+  let countedAtConnect = false
+  let unguard: (() => void) | undefined
+  let lastRefusalLog = 0
   let persistence: Persistence | undefined
   let fanout: Fanout | undefined
   let shuttingDown = false
@@ -115,6 +127,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
         logger,
         hooks,
         compactAfterUpdates: config.compactAfterUpdates,
+        limits: config,
         loadTimeoutMs: config.loadTimeoutMs,
         onCountChange: (n) => metrics.rooms.set(n)
       })
@@ -134,14 +147,34 @@ export function createServer (options: ServerOptions = {}): TandemServer {
         conn.terminate('ping timeout')
       }
     }
+    identities.sweep()
   }, config.pingIntervalMs)
   pingTimer.unref()
 
   const services: Promise<HttpServices> = ready.then(() => ({ persistence: persistence as Persistence, fanout: fanout as Fanout, rooms: rooms() }))
   services.catch(() => {})
 
+  const identityOf = (userId: string | undefined, ip: string): string => userId !== undefined ? `user:${userId}` : `ip:${ip}`
+
+  /** One message (or request) of `bytes` against the identity's budget; the refusal reason, or null. */
+  const admitIdentity = (identity: string, bytes: number): string | null => {
+    const verdict = identities.check(identity, bytes)
+    if (verdict === 'ok') return null
+    metrics.rateLimited.inc({ kind: `identity-${verdict}` })
+    return verdict === 'messages'
+      ? `rate limit: more than ${config.identityMessagesPerSec} messages/s for this user`
+      : `rate limit: more than ${config.identityBytesPerSec} bytes/s for this user`
+  }
+  const allowWork = (identity: string, cost: number): boolean => {
+    if (identities.chargeSync(identity, cost)) return true
+    metrics.rateLimited.inc({ kind: 'sync-work' })
+    return false
+  }
+
   const httpDeps: HttpDeps = {
     maxMessageBytes: config.maxMessageBytes,
+    admitRequest: (req, userId, bytes) => admitIdentity(identityOf(userId, clientIp(req, config.trustProxy)), bytes),
+    allowWork: (req, userId, cost) => allowWork(identityOf(userId, clientIp(req, config.trustProxy)), cost),
     logger,
     metrics,
     authorize,
@@ -184,6 +217,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     const decision = await authorize.upgrade(request)
     if ('error' in decision) {
       metrics.authFailures.inc({ reason: decision.error.code })
+      if (decision.detail !== undefined) logger.info({ code: decision.error.code, detail: decision.detail, url: safeUrl(request.url) }, 'upgrade refused')
       return rejectUpgrade(socket, decision.error.code, decision.error.message)
     }
     const { docName, ip, permit } = decision
@@ -196,8 +230,12 @@ export function createServer (options: ServerOptions = {}): TandemServer {
       if (!socket.destroyed) rejectUpgrade(socket, 'SHUTTING_DOWN', 'the server is shutting down')
       return
     }
+    if (countedAtConnect) {
+      wss.handleUpgrade(request, socket, head, (ws) => onConnection(ws, docName, ip, permit))
+      return
+    }
     if (!ipConnections.acquire(ip)) {
-      metrics.authFailures.inc({ reason: 'TOO_MANY_CONNECTIONS' })
+      refusedConnection(ip)
       return rejectUpgrade(socket, 'TOO_MANY_CONNECTIONS', `more than ${config.maxConnectionsPerIp} connections from this address`)
     }
     // The slot is held from here; if the handshake never completes, give it back.
@@ -210,8 +248,19 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     })
   }
 
+  /** Counts a refusal at the per-address limit, with a warning at most once a minute. */
+  function refusedConnection (ip: string): void {
+    metrics.authFailures.inc({ reason: 'TOO_MANY_CONNECTIONS' })
+    const now = Date.now()
+    if (now - lastRefusalLog < 60_000) return
+    lastRefusalLog = now
+    logger.warn({ ip, limit: config.maxConnectionsPerIp }, 'refused a connection over the per-address limit (--max-connections-per-ip); behind a proxy, set --trust-proxy so clients are told apart')
+  }
+
   function onConnection (ws: WebSocket, docName: string, ip: string, permit: Permit): void {
     const id = nextConnectionId++
+    const identity = identityOf(permit.userId, ip)
+    const perConnection = createAdmitter(config, (kind) => metrics.rateLimited.inc({ kind }))
     const conn = new Connection(ws, {
       id,
       access: permit.access,
@@ -223,7 +272,8 @@ export function createServer (options: ServerOptions = {}): TandemServer {
       maxPendingBytes: config.maxPendingBytes,
       metrics,
       logger,
-      admit: createAdmitter(config, (kind) => metrics.rateLimited.inc({ kind }))
+      admit: (bytes) => perConnection(bytes) ?? admitIdentity(identity, bytes),
+      allowWork: (cost) => allowWork(identity, cost)
     }, onConnectionClosed)
     connections.add(conn)
     metrics.connections.set(connections.size)
@@ -244,8 +294,8 @@ export function createServer (options: ServerOptions = {}): TandemServer {
   function onConnectionClosed (conn: Connection, code: number, reason: string): void {
     connections.delete(conn)
     metrics.connections.set(connections.size)
-    metrics.closes.inc({ code: String(code) })
-    ipConnections.release(conn.options.ip)
+    metrics.closes.inc({ code: closeLabel(code) })
+    if (!countedAtConnect) ipConnections.release(conn.options.ip)
     logger.info({ ...conn.logBindings, code, reason, durationMs: Date.now() - conn.openedAt }, 'disconnected')
     const room = conn.room
     if (room !== null) {
@@ -274,6 +324,12 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     if (attachOptions.http === false) return
     if (ownHttp) {
       onRequest = ownRequest
+      countedAtConnect = !config.trustProxy
+      unguard = guardSockets(server, {
+        counter: countedAtConnect ? ipConnections : null,
+        idleSocketTimeoutMs: config.idleSocketTimeoutMs,
+        onRefused: refusedConnection
+      })
     } else {
       hostListeners = server.listeners('request') as Array<(...args: any[]) => void>
       server.removeAllListeners('request')
@@ -315,6 +371,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
       if (ownHttp && httpServer !== undefined) httpServer.close()
       // A host's server outlives us: give its events back.
       httpServer?.off('upgrade', handleUpgrade)
+      unguard?.()
       if (onRequest !== undefined) {
         httpServer?.off('request', onRequest)
         for (const listener of hostListeners) httpServer?.on('request', listener)
@@ -362,5 +419,13 @@ export function createServer (options: ServerOptions = {}): TandemServer {
 }
 
 function ignore (): void {}
+
+/** Close codes as a metrics label: a client may close with any code, so unknown ones share one label. */
+function closeLabel (code: number): string {
+  if ((code >= 1000 && code <= 1015) || KNOWN_CLOSE_CODES.has(code)) return String(code)
+  return 'other'
+}
+
+const KNOWN_CLOSE_CODES = new Set<number>(Object.values(CloseCode))
 
 export type { AuthResult }

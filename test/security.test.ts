@@ -94,12 +94,12 @@ describe('authentication at the upgrade', () => {
     expect(metrics).toMatch(/tandem_updates_dropped_total\{reason="read-only"\} [1-9]/)
   })
 
-  it('closes a live connection with 4401 when its token expires', async () => {
+  it('closes a live connection with 4001 (which the stock client retries) when its token expires', async () => {
     const running = await serve({ authSecret: SECRET })
     const shortLived = await token({ sub: 'x', docs: { '*': 'write' } }, 2)
     const ws = await rawSocket(`${running.url}/expiring?token=${shortLived}`)
     const closed = await ws.closedWith
-    expect(closed.code).toBe(4401)
+    expect(closed.code).toBe(4001)
   })
 
   it('uses the authenticate hook instead of JWT when given', async () => {
