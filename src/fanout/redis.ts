@@ -23,7 +23,10 @@
  * drop, the publisher shedding load — the instance runs a state-vector
  * exchange for each document it holds, in both directions. Pub/sub only loses
  * messages across a disconnect (a subscriber that falls too far behind is
- * disconnected by Redis's output buffer limit), and every reconnect heals.
+ * disconnected by Redis's output buffer limit), and every reconnect heals. A
+ * link that hangs without closing would lose them silently, so each
+ * connection is asked a PING every heartbeat and dropped when it stays
+ * unanswered (`link-watch.ts`): a hang becomes a disconnect, and heals.
  *
  * ## Presence of dead instances
  *
