@@ -191,11 +191,14 @@ describe('a hung link to Redis', () => {
     const prefix = newPrefix()
     const a = await open(REDIS_URL, prefix, { livenessTimeoutMs: 100 })
     const ra = await joined(a, 'doc')
-    // Probes go out every heartbeat; block through several of them.
-    for (let round = 0; round < 4; round++) {
-      await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_MS / 2))
+    // Long synchronous tasks (applying a large update, say) with only a
+    // turn of the event loop between them: the heartbeat, overdue, sends a
+    // PING in that turn, its answer arrives during the next task, and the
+    // liveness timer is overdue too by the time the loop reads it.
+    for (let round = 0; round < 8; round++) {
+      await new Promise((resolve) => setImmediate(resolve))
       const end = Date.now() + 400
-      while (Date.now() < end) { /* a long synchronous task, e.g. applying a large update */ }
+      while (Date.now() < end) { /* busy */ }
     }
     await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_MS))
     expect(a.stats.hungLinks).toBe(0)
