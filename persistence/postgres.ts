@@ -147,11 +147,13 @@ export class PostgresPersistence implements Persistence {
   private closing: Promise<void> | null = null
 
   private readonly checkTimeoutMs: number
+  private readonly poolSize: number
   /** The probe of `check()` in flight; concurrent checks share it. */
   private probe: Promise<void> | null = null
 
-  private constructor (pool: pg.Pool, options: Required<Omit<PostgresOptions, 'connectionString' | 'poolSize' | 'connectionTimeoutMs' | 'queryTimeoutMs'>>) {
+  private constructor (pool: pg.Pool, options: Required<Omit<PostgresOptions, 'connectionString' | 'connectionTimeoutMs' | 'queryTimeoutMs'>>) {
     this.pool = pool
+    this.poolSize = options.poolSize
     this.schema = options.schema
     this.checkTimeoutMs = options.checkTimeoutMs
     this.table = `${quoteIdent(options.schema)}.updates`
@@ -178,12 +180,13 @@ export class PostgresPersistence implements Persistence {
       maxBatchBytes: positiveInt('maxBatchBytes', options.maxBatchBytes ?? 8 * 1024 * 1024),
       gc: options.gc ?? true,
       onError: options.onError ?? (() => {}),
-      checkTimeoutMs: positiveInt('checkTimeoutMs', options.checkTimeoutMs ?? 500)
+      checkTimeoutMs: positiveInt('checkTimeoutMs', options.checkTimeoutMs ?? 500),
+      poolSize: positiveInt('poolSize', options.poolSize ?? 10)
     }
     const queryTimeoutMs = positiveInt('queryTimeoutMs', options.queryTimeoutMs ?? 30_000)
     const pool = new pg.Pool({
       connectionString: options.connectionString,
-      max: positiveInt('poolSize', options.poolSize ?? 10),
+      max: settings.poolSize,
       connectionTimeoutMillis: positiveInt('connectionTimeoutMs', options.connectionTimeoutMs ?? 10_000),
       query_timeout: queryTimeoutMs,
       // Server side: a session that stays idle inside a transaction this long
@@ -552,20 +555,25 @@ export class PostgresPersistence implements Persistence {
   }
 
   /**
-   * Runs `run`, and once more when its connection was lost rather than its
+   * Runs `run`, and again when its connection was lost rather than its
    * statement refused. After a failover, a restart or a pooler reset every
    * idle pooled connection is dead, and the pool learns it only when it
-   * reads the end of each one: without a second try, the first statement on
-   * each of them would fail although Postgres is up again. The second try
-   * gets another connection (the pool discarded the broken one). Timeouts
-   * are not retried: the link may hang, and the caller has waited enough.
+   * reads the end of each one: without another try, the first statement on
+   * each of them would fail although Postgres is up again. Each failed try
+   * makes the pool discard one dead connection, so at most `poolSize` of
+   * them can be met before a fresh one is opened. Timeouts are not retried:
+   * the link may hang, and the caller has waited enough.
    */
   private async againOnLostConnection<T> (run: () => Promise<T>): Promise<T> {
-    try {
-      return await run()
-    } catch (err) {
-      if (!connectionLost(err) || this.closing !== null) throw err
-      return await run()
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await run()
+      } catch (err) {
+        if (!connectionLost(err) || attempt >= this.poolSize || this.closing !== null) throw err
+      }
+      // Lets the pool read the ends of the other dead connections first,
+      // when they have arrived already, instead of trying them one by one.
+      await new Promise((resolve) => setImmediate(resolve))
     }
   }
 
