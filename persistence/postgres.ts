@@ -41,6 +41,15 @@ export interface PostgresOptions {
    */
   queryTimeoutMs?: number
   /**
+   * How long `check()` (behind `/healthz`) waits for Postgres to answer before
+   * it rejects. Much shorter than `queryTimeoutMs`: a probe answers "is the
+   * storage working now", and a load balancer needs that answer at once, also
+   * when the link hangs and every pooled connection waits on a reply that will
+   * not come.
+   * @default 500
+   */
+  checkTimeoutMs?: number
+  /**
    * Most rows in one group-committed INSERT. Bounds the size of a single
    * statement (and of the work lost if it fails).
    * @default 5000
@@ -137,9 +146,16 @@ export class PostgresPersistence implements Persistence {
   private readonly compacting = new Map<string, Promise<void>>()
   private closing: Promise<void> | null = null
 
-  private constructor (pool: pg.Pool, options: Required<Omit<PostgresOptions, 'connectionString' | 'poolSize' | 'connectionTimeoutMs' | 'queryTimeoutMs'>>) {
+  private readonly checkTimeoutMs: number
+  private readonly poolSize: number
+  /** The probe of `check()` in flight; concurrent checks share it. */
+  private probe: Promise<void> | null = null
+
+  private constructor (pool: pg.Pool, options: Required<Omit<PostgresOptions, 'connectionString' | 'connectionTimeoutMs' | 'queryTimeoutMs'>>) {
     this.pool = pool
+    this.poolSize = options.poolSize
     this.schema = options.schema
+    this.checkTimeoutMs = options.checkTimeoutMs
     this.table = `${quoteIdent(options.schema)}.updates`
     this.compactAfterRows = options.compactAfterRows
     this.maxBatchRows = options.maxBatchRows
@@ -163,22 +179,33 @@ export class PostgresPersistence implements Persistence {
       maxBatchRows: positiveInt('maxBatchRows', options.maxBatchRows ?? 5000),
       maxBatchBytes: positiveInt('maxBatchBytes', options.maxBatchBytes ?? 8 * 1024 * 1024),
       gc: options.gc ?? true,
-      onError: options.onError ?? (() => {})
+      onError: options.onError ?? (() => {}),
+      checkTimeoutMs: positiveInt('checkTimeoutMs', options.checkTimeoutMs ?? 500),
+      poolSize: positiveInt('poolSize', options.poolSize ?? 10)
     }
+    const queryTimeoutMs = positiveInt('queryTimeoutMs', options.queryTimeoutMs ?? 30_000)
     const pool = new pg.Pool({
       connectionString: options.connectionString,
-      max: positiveInt('poolSize', options.poolSize ?? 10),
+      max: settings.poolSize,
       connectionTimeoutMillis: positiveInt('connectionTimeoutMs', options.connectionTimeoutMs ?? 10_000),
-      query_timeout: positiveInt('queryTimeoutMs', options.queryTimeoutMs ?? 30_000),
+      query_timeout: queryTimeoutMs,
+      // Server side: a session that stays idle inside a transaction this long
+      // is ended by Postgres. A transaction whose client stopped talking (a
+      // hung link, a process frozen mid-compaction) would otherwise hold its
+      // row locks and the document's advisory lock until TCP notices, which
+      // can take hours; other instances' compactions and deletes wait on them.
+      idle_in_transaction_session_timeout: queryTimeoutMs,
       // Lets the kernel notice a peer that vanished without closing the
       // connection, instead of leaving it open and idle forever.
       keepAlive: true,
       application_name: 'tandem'
     })
     // A pooled client that is idle when its connection breaks (Postgres
-    // restarted, network cut) emits 'error' on the pool. Without a listener
-    // that would be an uncaught exception; the pool already discarded the
-    // client and the next query opens a fresh connection.
+    // restarted, network cut, pg_terminate_backend) emits 'error' on the pool.
+    // Without a listener that would be an uncaught exception; the pool already
+    // discarded the client and the next query opens a fresh connection. A
+    // client that is checked out reports to its holder instead: `pool.query`
+    // listens itself, `transaction()` below does.
     pool.on('error', (err) => { settings.onError(err) })
 
     const adapter = new PostgresPersistence(pool, settings)
@@ -280,9 +307,28 @@ export class PostgresPersistence implements Persistence {
     return res.rows.map((r) => r.doc)
   }
 
+  /**
+   * Resolves when Postgres answers a trivial query; rejects with a
+   * `StorageError` saying why otherwise, and always within `checkTimeoutMs`:
+   * a hung link, a pool whose connections all wait on one, or a connection
+   * that cannot be opened are all answered by the deadline.
+   *
+   * Concurrent checks share one probe, so a health checker that polls a hung
+   * database does not pile up connections. The probe's own query has the
+   * same timeout, and a connection whose query timed out is discarded by the
+   * pool: a health check also weeds out a connection that died silently.
+   */
   async check (): Promise<void> {
     this.assertOpen()
-    await this.query('SELECT 1', [], 'Postgres is unreachable')
+    if (this.probe === null) {
+      const probe = this.pool.query({ text: 'SELECT 1', query_timeout: this.checkTimeoutMs } as pg.QueryConfig)
+        .then(() => {}, (err: unknown) => { throw wrap(err, 'Postgres is unreachable') })
+        .finally(() => { if (this.probe === probe) this.probe = null })
+      // Nobody may be waiting any more when it settles.
+      probe.catch(() => {})
+      this.probe = probe
+    }
+    await deadline(this.probe, this.checkTimeoutMs, `Postgres did not answer within ${this.checkTimeoutMs} ms`)
   }
 
   /**
@@ -315,7 +361,7 @@ export class PostgresPersistence implements Persistence {
       while (this.queue.length > 0) {
         const batch = this.takeBatch()
         try {
-          await this.pool.query({
+          const insert = {
             // Named: parsed and planned once per connection.
             name: `tandem-store-${this.schema}`,
             // ORDER BY ordinality: ids follow the order in which store() was
@@ -325,7 +371,10 @@ export class PostgresPersistence implements Persistence {
               FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS b(doc, update, n)
               ORDER BY b.n`,
             values: [batch.map((w) => w.doc), batch.map((w) => w.update)]
-          })
+          }
+          // A retried INSERT may store the batch twice if the first one
+          // committed just before its connection broke; Yjs ignores duplicates.
+          await this.againOnLostConnection(() => this.pool.query(insert))
         } catch (err) {
           const failure = wrap(err, `cannot store ${batch.length} update(s)`)
           for (const w of batch) w.reject(failure)
@@ -404,6 +453,13 @@ export class PostgresPersistence implements Persistence {
   /**
    * Runs `fn` in a transaction on one pooled connection. Rejects with a
    * `StorageError` whose message starts with `what`.
+   *
+   * While the connection is checked out, the pool does not listen to it: a
+   * connection that breaks now (Postgres terminated the backend, restarted,
+   * failed over; the network cut it) emits 'error' on the client, and an
+   * 'error' event nobody listens to ends the process. The listener here
+   * turns it into a failure of this call; the statement in flight rejects
+   * on its own.
    */
   private async transaction<T> (what: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     let client: pg.PoolClient
@@ -413,18 +469,30 @@ export class PostgresPersistence implements Persistence {
       throw wrap(err, what)
     }
     let broken: Error | undefined
+    const onError = (err: Error): void => { broken ??= err }
+    client.on('error', onError)
     try {
       await client.query('BEGIN')
       const result = await fn(client)
       await client.query('COMMIT')
       return result
     } catch (err) {
-      // A connection that cannot even roll back is dropped rather than
-      // handed to the next caller.
-      await client.query('ROLLBACK').catch((rollbackErr: Error) => { broken = rollbackErr })
+      if (broken === undefined && answeredByServer(err)) {
+        // The connection works and is idle: roll back and keep it. One that
+        // cannot even roll back is dropped rather than handed to the next
+        // caller.
+        await client.query('ROLLBACK').catch((rollbackErr: Error) => { broken ??= rollbackErr })
+      } else {
+        // Broken, or a statement timed out and may still be running: a
+        // ROLLBACK would queue behind it for another full timeout. Closing
+        // the connection makes Postgres roll back on its own.
+        broken ??= err instanceof Error ? err : new Error(String(err))
+      }
       throw wrap(err, what)
     } finally {
+      // Released first: the pool listens again before this listener goes.
       client.release(broken)
+      client.off('error', onError)
     }
   }
 
@@ -480,14 +548,70 @@ export class PostgresPersistence implements Persistence {
 
   private async query<R extends pg.QueryResultRow> (text: string, values: unknown[], what: string): Promise<pg.QueryResult<R>> {
     try {
-      return await this.pool.query<R>(text, values)
+      return await this.againOnLostConnection(() => this.pool.query<R>(text, values))
     } catch (err) {
       throw wrap(err, what)
     }
   }
 
+  /**
+   * Runs `run`, and again when its connection was lost rather than its
+   * statement refused. After a failover, a restart or a pooler reset every
+   * idle pooled connection is dead, and the pool learns it only when it
+   * reads the end of each one: without another try, the first statement on
+   * each of them would fail although Postgres is up again. Each failed try
+   * makes the pool discard one dead connection, so at most `poolSize` of
+   * them can be met before a fresh one is opened. Timeouts are not retried:
+   * the link may hang, and the caller has waited enough.
+   */
+  private async againOnLostConnection<T> (run: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await run()
+      } catch (err) {
+        if (!connectionLost(err) || attempt >= this.poolSize || this.closing !== null) throw err
+      }
+      // Lets the pool read the ends of the other dead connections first,
+      // when they have arrived already, instead of trying them one by one.
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+  }
+
   private assertOpen (): void {
     if (this.closing !== null) throw new StorageError('Postgres storage is closed')
+  }
+}
+
+/**
+ * True when the error is Postgres' answer to a statement (or a decision of
+ * this adapter) on a connection that is still in step: it can take a
+ * ROLLBACK at once. Timeouts and connection failures are not.
+ */
+function answeredByServer (err: unknown): boolean {
+  if (err instanceof StorageError) return true
+  if (!(err instanceof pg.DatabaseError)) return false
+  // Class 57 (operator intervention: admin shutdown, crash shutdown, cannot
+  // connect now) and 08 (connection exception) end the session.
+  return !/^(57P|08)/.test(err.code ?? '')
+}
+
+/** True when the connection broke under a statement (terminated, reset), as opposed to Postgres refusing it. */
+function connectionLost (err: unknown): boolean {
+  if (err instanceof pg.DatabaseError) return /^(57P01|57P02|08)/.test(err.code ?? '')
+  if (!(err instanceof Error)) return false
+  const code = (err as NodeJS.ErrnoException).code
+  return err.message === 'Connection terminated unexpectedly' || code === 'ECONNRESET' || code === 'EPIPE'
+}
+
+/** `promise`, or a rejection with a `StorageError` saying `message` after `ms`. */
+async function deadline<T> (promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    return await Promise.race([promise, new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new StorageError(message)), ms)
+    })])
+  } finally {
+    clearTimeout(timer)
   }
 }
 

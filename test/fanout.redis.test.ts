@@ -379,6 +379,8 @@ describe('RedisFanout', () => {
   it('open rejects when Redis is unreachable, and options that contradict are refused', async () => {
     await expect(RedisFanout.open({ url: 'redis://127.0.0.1:1', connectTimeoutMs: 300 })).rejects.toThrow(/cannot reach/)
     await expect(RedisFanout.open({ url: REDIS_URL, heartbeatMs: 1000, instanceTtlMs: 1000 })).rejects.toThrow(/instanceTtlMs/)
+    await expect(RedisFanout.open({ url: REDIS_URL, livenessTimeoutMs: 0 })).rejects.toThrow(/livenessTimeoutMs/)
+    await expect(RedisFanout.open({ url: REDIS_URL, checkTimeoutMs: -1 })).rejects.toThrow(/checkTimeoutMs/)
   })
 
   it('delivers 1,000 sequential updates and a burst of 1,000 across instances', async () => {

@@ -114,6 +114,7 @@ describe('postgres schema', () => {
     await expect(open('')).rejects.toBeInstanceOf(RangeError)
     await expect(open('x'.repeat(64))).rejects.toBeInstanceOf(RangeError)
     await expect(open(freshSchema(), { poolSize: 0 })).rejects.toBeInstanceOf(RangeError)
+    await expect(open(freshSchema(), { checkTimeoutMs: 0 })).rejects.toBeInstanceOf(RangeError)
   })
 })
 

@@ -23,7 +23,10 @@
  * drop, the publisher shedding load — the instance runs a state-vector
  * exchange for each document it holds, in both directions. Pub/sub only loses
  * messages across a disconnect (a subscriber that falls too far behind is
- * disconnected by Redis's output buffer limit), and every reconnect heals.
+ * disconnected by Redis's output buffer limit), and every reconnect heals. A
+ * link that hangs without closing would lose them silently, so each
+ * connection is asked a PING every heartbeat and dropped when it stays
+ * unanswered (`link-watch.ts`): a hang becomes a disconnect, and heals.
  *
  * ## Presence of dead instances
  *
@@ -36,6 +39,7 @@
 import { randomUUID } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { Fanout, FanoutRoom } from './types.js'
+import { LinkWatch } from './link-watch.js'
 import {
   decodeFanoutMessage,
   encodeAwarenessRemoval,
@@ -118,6 +122,22 @@ export interface RedisFanoutOptions {
    */
   commandTimeoutMs?: number
   /**
+   * Bounds how long `check()` (behind `/healthz`) waits for Redis: a health
+   * checker needs an answer at once, also while a hung link is still being
+   * found out.
+   * @default 500
+   */
+  checkTimeoutMs?: number
+  /**
+   * A connection whose PING (sent once per heartbeat) or handshake stays
+   * unanswered this long is hung: it is dropped and reconnected, and the gap
+   * healed like after any drop. A hung link is therefore noticed within
+   * `heartbeatMs + livenessTimeoutMs`; keep that below `instanceTtlMs` so
+   * this instance reconnects before the others give up on it.
+   * @default heartbeatMs
+   */
+  livenessTimeoutMs?: number
+  /**
    * Publishes sent but not yet acknowledged by Redis. Beyond it publishes are
    * dropped (and healed by a state-vector exchange once the backlog drains),
    * so a stalled Redis cannot grow this process's memory without bound.
@@ -141,6 +161,7 @@ export const REDIS_FANOUT_DEFAULTS = Object.freeze({
   instanceTtlMs: 6000,
   connectTimeoutMs: 10_000,
   commandTimeoutMs: 2000,
+  checkTimeoutMs: 500,
   maxPendingPublishes: 10_000
 })
 
@@ -158,6 +179,8 @@ export interface RedisFanoutStats {
   heals: number
   /** Other instances whose heartbeat expired. */
   instancesExpired: number
+  /** Connections dropped because they stopped answering (see `livenessTimeoutMs`). */
+  hungLinks: number
 }
 
 interface Joined {
@@ -176,6 +199,8 @@ interface ResolvedConfig {
   instanceTtlMs: number
   connectTimeoutMs: number
   commandTimeoutMs: number
+  checkTimeoutMs: number
+  livenessTimeoutMs: number
   maxPendingPublishes: number
   redisOptions: RedisOptions
   logger: FanoutLogger
@@ -186,7 +211,7 @@ const silentLogger: FanoutLogger = { warn () {}, info () {} }
 
 export class RedisFanout implements Fanout {
   readonly instanceId: string
-  readonly stats: RedisFanoutStats = { published: 0, dropped: 0, received: 0, malformed: 0, heals: 0, instancesExpired: 0 }
+  readonly stats: RedisFanoutStats = { published: 0, dropped: 0, received: 0, malformed: 0, heals: 0, instancesExpired: 0, hungLinks: 0 }
   /**
    * The two connections, for diagnostics (they carry a `CLIENT SETNAME` of
    * `<prefix>publisher:<id>` / `<prefix>subscriber:<id>`). Commands that change
@@ -204,6 +229,7 @@ export class RedisFanout implements Fanout {
   private readonly strayUnsubscribes = new Set<string>()
   private readonly instanceKey: string
   private readonly timer: ReturnType<typeof setInterval>
+  private readonly watches: LinkWatch[]
   private publisherWasReady = false
   private subscriberWasReady = false
   /** Since when the publisher has been ready; expiry checks wait a TTL after it. */
@@ -276,6 +302,10 @@ export class RedisFanout implements Fanout {
         this.up[role] = false
       })
     }
+    this.watches = (['publisher', 'subscriber'] as const).map((role) => new LinkWatch(this[role], {
+      timeoutMs: config.livenessTimeoutMs,
+      onHung: ({ state, silentMs }) => this.onHung(role, state, silentMs)
+    }))
     this.timer = setInterval(() => this.tick(), config.heartbeatMs)
   }
 
@@ -332,11 +362,20 @@ export class RedisFanout implements Fanout {
     this.send(this.channelOf(docName), { type: 'awareness', update })
   }
 
-  /** Rejects unless both connections are up and Redis answers within `commandTimeoutMs`. */
+  /**
+   * Rejects unless both connections are up and both answer a PING within
+   * `checkTimeoutMs`; always settles within that time. Both are asked: a
+   * hung subscriber misses every message while the publisher works fine.
+   */
   async check (): Promise<void> {
     if (this.closing !== null) throw new Error('redis fan-out is closed')
-    if (this.subscriber.status !== 'ready') throw new Error(`redis fan-out subscriber is ${this.subscriber.status}`)
-    await within(this.publisher.ping(), this.config.commandTimeoutMs, 'redis fan-out: ping timed out')
+    for (const role of ['publisher', 'subscriber'] as const) {
+      const status = this[role].status
+      if (status !== 'ready') throw new Error(`redis fan-out ${role} is ${status}`)
+    }
+    const ms = this.config.checkTimeoutMs
+    await Promise.all((['publisher', 'subscriber'] as const).map((role) =>
+      within(this[role].ping(), ms, `redis fan-out ${role} did not answer within ${ms} ms`)))
   }
 
   /** Leaves every room, stops the heartbeat, deletes this instance's key and quits both connections. Safe to call twice. */
@@ -347,6 +386,7 @@ export class RedisFanout implements Fanout {
 
   private async shutdown (): Promise<void> {
     clearInterval(this.timer)
+    for (const watch of this.watches) watch.stop()
     // Quitting the subscriber drops every subscription; no need to leave one by one.
     this.rooms.clear()
     this.byChannel.clear()
@@ -562,8 +602,26 @@ export class RedisFanout implements Fanout {
     }
   }
 
+  /**
+   * A connection stopped answering. The drop that follows is handled like
+   * any other (reconnect, re-subscribe, heal); this only makes it one log
+   * line and a counter instead of silence.
+   */
+  private onHung (role: 'publisher' | 'subscriber', state: 'ready' | 'handshake', silentMs: number): void {
+    if (this.closing !== null) return
+    this.stats.hungLinks++
+    if (!this.loggedOutage[role]) {
+      this.config.logger.warn({ role, state, silentMs }, `redis fan-out connection hung (no answer for ${silentMs} ms); reconnecting, publishes are dropped until it returns`)
+    }
+    // The close that follows is this outage, already reported.
+    this.loggedOutage[role] = true
+    this.up[role] = false
+  }
+
   private tick (): void {
-    if (this.closing !== null || this.publisher.status !== 'ready') return
+    if (this.closing !== null) return
+    for (const watch of this.watches) watch.probe()
+    if (this.publisher.status !== 'ready') return
     this.heartbeat()
     void this.expireInstances()
   }
@@ -657,13 +715,15 @@ function resolveOptions (options: RedisFanoutOptions): ResolvedConfig {
     instanceTtlMs: options.instanceTtlMs ?? d.instanceTtlMs,
     connectTimeoutMs: options.connectTimeoutMs ?? d.connectTimeoutMs,
     commandTimeoutMs: options.commandTimeoutMs ?? d.commandTimeoutMs,
+    checkTimeoutMs: options.checkTimeoutMs ?? d.checkTimeoutMs,
+    livenessTimeoutMs: options.livenessTimeoutMs ?? options.heartbeatMs ?? d.heartbeatMs,
     maxPendingPublishes: options.maxPendingPublishes ?? d.maxPendingPublishes,
     redisOptions: options.redisOptions ?? {},
     logger: options.logger ?? silentLogger
   }
   if (typeof config.url !== 'string' || config.url === '') throw new TypeError('redis fan-out: url is required')
   if (config.instanceId === '') throw new RangeError('redis fan-out: instanceId must not be empty')
-  for (const key of ['heartbeatMs', 'instanceTtlMs', 'connectTimeoutMs', 'commandTimeoutMs', 'maxPendingPublishes'] as const) {
+  for (const key of ['heartbeatMs', 'instanceTtlMs', 'connectTimeoutMs', 'commandTimeoutMs', 'checkTimeoutMs', 'livenessTimeoutMs', 'maxPendingPublishes'] as const) {
     if (!Number.isFinite(config[key]) || config[key] <= 0) throw new RangeError(`redis fan-out: ${key} must be a positive number`)
   }
   if (config.instanceTtlMs <= config.heartbeatMs) {
