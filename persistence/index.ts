@@ -18,6 +18,12 @@ export interface PersistenceOptions {
    * @default 'tandem'
    */
   schema?: string
+  /**
+   * Errors that belong to no caller (a broken idle connection, a failed
+   * background step); nothing is lost, but they are worth a log line.
+   * @default () => {}
+   */
+  onError?: (err: Error) => void
 }
 
 /** Thrown when the options cannot describe a working storage. */
@@ -54,7 +60,7 @@ export async function createPersistence (options: PersistenceOptions): Promise<P
       }
       const { PostgresPersistence } = await import('./postgres.js')
       try {
-        return await PostgresPersistence.open({ connectionString: options.databaseUrl, schema: options.schema })
+        return await PostgresPersistence.open({ connectionString: options.databaseUrl, schema: options.schema, onError: options.onError })
       } catch (err) {
         // Invalid schema names are a configuration problem, not a storage one.
         if (err instanceof RangeError) throw new PersistenceConfigError(err.message)

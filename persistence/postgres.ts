@@ -19,14 +19,6 @@ export interface PostgresOptions {
    */
   poolSize?: number
   /**
-   * After this instance stored this many rows for one document, it compacts
-   * the document in the background. `0` turns automatic compaction off.
-   * Without it a busy document grows by one row per update forever, and a cold
-   * load reads every one of them.
-   * @default 500
-   */
-  compactAfterRows?: number
-  /**
    * How long a call waits for a connection before it rejects. Keeps callers
    * from hanging when Postgres is unreachable or the pool is exhausted.
    * @default 10000
@@ -131,7 +123,6 @@ export class PostgresPersistence implements Persistence {
   private readonly pool: pg.Pool
   private readonly schema: string
   private readonly table: string
-  private readonly compactAfterRows: number
   private readonly maxBatchRows: number
   private readonly maxBatchBytes: number
   private readonly gc: boolean
@@ -141,8 +132,6 @@ export class PostgresPersistence implements Persistence {
   private inFlight: Promise<void> | null = null
   /** The promise of the latest store() call. */
   private lastWrite: Promise<void> = Promise.resolve()
-  /** Rows stored per document since its last automatic compaction. */
-  private readonly sinceCompaction = new Map<string, number>()
   private readonly compacting = new Map<string, Promise<void>>()
   private closing: Promise<void> | null = null
 
@@ -157,7 +146,6 @@ export class PostgresPersistence implements Persistence {
     this.schema = options.schema
     this.checkTimeoutMs = options.checkTimeoutMs
     this.table = `${quoteIdent(options.schema)}.updates`
-    this.compactAfterRows = options.compactAfterRows
     this.maxBatchRows = options.maxBatchRows
     this.maxBatchBytes = options.maxBatchBytes
     this.gc = options.gc
@@ -175,7 +163,6 @@ export class PostgresPersistence implements Persistence {
     // Validated before anything connects, so a bad option leaks nothing.
     const settings = {
       schema,
-      compactAfterRows: nonNegativeInt('compactAfterRows', options.compactAfterRows ?? 500),
       maxBatchRows: positiveInt('maxBatchRows', options.maxBatchRows ?? 5000),
       maxBatchBytes: positiveInt('maxBatchBytes', options.maxBatchBytes ?? 8 * 1024 * 1024),
       gc: options.gc ?? true,
@@ -278,7 +265,6 @@ export class PostgresPersistence implements Persistence {
     this.assertOpen()
     // Writes handed over before this call belong before the delete.
     await this.flush()
-    this.sinceCompaction.delete(docName)
     await this.transaction(`cannot delete "${docName}"`, async (client) => {
       // Waits for a compaction of the document to finish. Both touch the same
       // rows in different orders, which would otherwise deadlock.
@@ -383,7 +369,6 @@ export class PostgresPersistence implements Persistence {
         this.stats.writes++
         this.stats.rows += batch.length
         for (const w of batch) w.resolve()
-        this.countForCompaction(batch)
       }
     } finally {
       this.inFlight = null
@@ -399,25 +384,6 @@ export class PostgresPersistence implements Persistence {
       n++
     }
     return this.queue.splice(0, n)
-  }
-
-  private countForCompaction (batch: PendingWrite[]): void {
-    if (this.compactAfterRows === 0 || this.closing !== null) return
-    for (const w of batch) {
-      const n = (this.sinceCompaction.get(w.doc) ?? 0) + 1
-      if (n < this.compactAfterRows) {
-        // Re-insert so the map stays in least-recently-written order, and
-        // forget the oldest documents: the counters are a hint, not state.
-        this.sinceCompaction.delete(w.doc)
-        this.sinceCompaction.set(w.doc, n)
-        if (this.sinceCompaction.size > 10_000) {
-          this.sinceCompaction.delete(this.sinceCompaction.keys().next().value as string)
-        }
-        continue
-      }
-      this.sinceCompaction.delete(w.doc)
-      this.compact(w.doc).catch((err: Error) => this.onError(err))
-    }
   }
 
   private async compactNow (docName: string): Promise<void> {
@@ -639,7 +605,3 @@ function positiveInt (name: string, value: number): number {
   return value
 }
 
-function nonNegativeInt (name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer`)
-  return value
-}

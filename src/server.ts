@@ -85,7 +85,13 @@ export function createServer (options: ServerOptions = {}): TandemServer {
 
   const ready = (async () => {
     persistence = typeof config.persistence === 'string'
-      ? await createPersistence({ kind: config.persistence, dataDir: config.dataDir, databaseUrl: config.databaseUrl, schema: config.databaseSchema })
+      ? await createPersistence({
+        kind: config.persistence,
+        dataDir: config.dataDir,
+        databaseUrl: config.databaseUrl,
+        schema: config.databaseSchema,
+        onError: (err) => logger.warn({ err }, 'storage: background error')
+      })
       : config.persistence
     if (config.fanout !== undefined) fanout = config.fanout
     else if (config.redisUrl !== undefined) {

@@ -36,7 +36,7 @@ let redis: Redis
 
 beforeAll(async () => {
   // Reads what the instances stored; never compacts on its own.
-  store = await PostgresPersistence.open({ connectionString: DATABASE_URL, schema: SCHEMA, compactAfterRows: 0 })
+  store = await PostgresPersistence.open({ connectionString: DATABASE_URL, schema: SCHEMA })
   redis = new Redis(REDIS_URL)
 })
 

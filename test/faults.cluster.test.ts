@@ -35,7 +35,7 @@ let store: PostgresPersistence
 let admin: pg.Client
 
 beforeAll(async () => {
-  store = await PostgresPersistence.open({ connectionString: DATABASE_URL, schema: SCHEMA, compactAfterRows: 0 })
+  store = await PostgresPersistence.open({ connectionString: DATABASE_URL, schema: SCHEMA })
   admin = new pg.Client({ connectionString: DATABASE_URL })
   await admin.connect()
 })

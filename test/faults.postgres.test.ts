@@ -66,7 +66,6 @@ async function open (schema: string, options: Partial<PostgresOptions> = {}): Pr
   const p = await PostgresPersistence.open({
     connectionString: DATABASE_URL,
     schema,
-    compactAfterRows: 0,
     onError: (err) => { errors.push(err) },
     ...options
   })
@@ -236,7 +235,7 @@ describe('a Postgres backend terminated while the adapter uses it', () => {
   it('survives every backend being terminated over and over while it stores, compacts, loads and deletes', async () => {
     const schema = freshSchema()
     const { proxy: px, url } = await proxy()
-    const { p, errors } = await open(schema, { connectionString: url, compactAfterRows: 7, queryTimeoutMs: 5000 })
+    const { p, errors } = await open(schema, { connectionString: url, queryTimeoutMs: 5000 })
     const stored = new Set<number>()
     const failedOps: string[] = []
     let next = 0

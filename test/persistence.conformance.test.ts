@@ -11,6 +11,8 @@ import { LeveldbPersistence } from '../persistence/leveldb.js'
 import { MemoryPersistence } from '../persistence/memory.js'
 import { PostgresPersistence } from '../persistence/postgres.js'
 import { StorageError, type Persistence } from '../persistence/types.js'
+import { createServer } from '../src/index.js'
+import { client, until } from './helpers.js'
 
 const DATABASE_URL = process.env.TANDEM_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
@@ -217,6 +219,29 @@ export function persistenceConformance (factory: AdapterFactory): void {
       expectSameContent(replay(await p.load('doc')), w.doc)
     }))
 
+    it.each([[5, true], [1000, false]])('compacts when a served document has stored compactAfterUpdates = %i updates (compacted: %s)', (compactAfterUpdates, compacts) => withStorage(async (p) => {
+      // The server's write queue decides when; the adapter only knows how.
+      const server = createServer({ port: 0, host: '127.0.0.1', persistence: p, logLevel: 'silent', compactAfterUpdates })
+      const { port } = await server.listen()
+      // A client keeps the document loaded (a reload compacts what it loads, whatever the count).
+      const holder = client(`ws://127.0.0.1:${port}`, 'served')
+      try {
+        await holder.synced()
+        const w = writer(77)
+        edit(w, 12, 'u')
+        for (const u of w.updates) {
+          const res = await fetch(`http://127.0.0.1:${port}/docs/served/update`, { method: 'POST', body: Buffer.from(u) })
+          expect(res.status).toBe(200)
+        }
+        if (compacts) await until(async () => (await p.load('served')).length < w.updates.length, 'a compaction')
+        else expect(await p.load('served')).toHaveLength(w.updates.length)
+        expectSameContent(replay(await p.load('served')), w.doc)
+      } finally {
+        holder.destroy()
+        await server.close()
+      }
+    }))
+
     it('deletes one document and nothing else', () => withStorage(async (p) => {
       await p.store('gone', tiny(1))
       await p.store('gone', tiny(2))
@@ -415,7 +440,7 @@ persistenceConformance({
   async location () {
     const schema = freshSchema()
     // Automatic compaction off: the tests count rows.
-    return { open: () => PostgresPersistence.open({ connectionString: DATABASE_URL, schema, compactAfterRows: 0 }) }
+    return { open: () => PostgresPersistence.open({ connectionString: DATABASE_URL, schema }) }
   },
   writes: (p) => (p as PostgresPersistence).stats.writes,
   async outage () {
@@ -425,7 +450,6 @@ persistenceConformance({
     const persistence = await PostgresPersistence.open({
       connectionString: url.toString(),
       schema: freshSchema(),
-      compactAfterRows: 0,
       connectionTimeoutMs: 2000
     })
     return {

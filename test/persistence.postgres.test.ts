@@ -34,7 +34,7 @@ afterAll(async () => {
 })
 
 async function open (schema: string, options: Partial<PostgresOptions> = {}): Promise<PostgresPersistence> {
-  const p = await PostgresPersistence.open({ connectionString: DATABASE_URL, schema, compactAfterRows: 0, ...options })
+  const p = await PostgresPersistence.open({ connectionString: DATABASE_URL, schema, ...options })
   opened.push(p)
   return p
 }
@@ -244,20 +244,13 @@ describe('postgres compaction', () => {
     }
   })
 
-  it('compacts in the background after compactAfterRows rows', async () => {
-    const schema = freshSchema()
-    const p = await open(schema, { compactAfterRows: 10 })
-    for (let i = 0; i < 25; i++) await p.store('doc', tiny(i))
-    await until('two background compactions', () => p.stats.compactions >= 2)
-    await until('the rows to be merged', async () => (await rowCount(schema, 'doc')) <= 6)
-    expect(keysOf(await p.load('doc'))).toEqual(range(0, 25))
-  })
-
   it('close waits for a background compaction', async () => {
     const schema = freshSchema()
-    const p = await open(schema, { compactAfterRows: 5 })
+    const p = await open(schema)
     await Promise.all(range(0, 5).map((i) => p.store('doc', tiny(i))))
+    const compaction = p.compact('doc')
     await p.close()
+    await compaction
     expect(p.stats.compactions).toBe(1)
     expect(await rowCount(schema, 'doc')).toBe(1)
   })
