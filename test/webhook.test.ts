@@ -371,7 +371,8 @@ describe('retries', () => {
     const logger = recordingLogger()
     const hook = track(createWebhook({ url: rx.url, debounceMs: 10, retries: 2, retryBaseMs: 10, logger }))
     hook.notify('down')
-    await until(() => rx.received.length === 1, 'the first attempt')
+    // At least: the retries follow within milliseconds, so a poll may never see exactly one.
+    await until(() => rx.received.length >= 1, 'the first attempt')
     await hook.flush()
     expect(rx.received).toHaveLength(3)
     const warns = logger.lines.filter((l) => l.level === 'warn')
