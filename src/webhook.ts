@@ -20,6 +20,30 @@ export interface WebhookLogger {
   debug?(obj: object, msg?: string): void
 }
 
+/**
+ * Where the webhook reads time and parks its timers. Injected so tests can
+ * drive the debounce, `maxWaitMs`, the retry backoff and the request timeout
+ * by advancing time instead of sleeping.
+ */
+export interface WebhookClock {
+  /** Milliseconds from a monotonic clock; measures quiet time and `maxWaitMs`. */
+  now(): number
+  /** Milliseconds since the epoch; becomes `updatedAt` and `X-Tandem-Timestamp`. */
+  wallNow(): number
+  /** Runs `fn` after `ms` milliseconds of this clock's time; returns a handle for `clearTimeout`. */
+  setTimeout(fn: () => void, ms: number): unknown
+  /** Cancels a timer from `setTimeout`; a handle that already fired or was cleared is ignored. */
+  clearTimeout(handle: unknown): void
+}
+
+/** `performance.now`, `Date.now` and the global timers. */
+const realClock: WebhookClock = Object.freeze({
+  now: () => performance.now(),
+  wallNow: () => Date.now(),
+  setTimeout: (fn: () => void, ms: number): unknown => setTimeout(fn, ms),
+  clearTimeout: (handle: unknown): void => { clearTimeout(handle as NodeJS.Timeout) }
+})
+
 export interface WebhookOptions {
   /** Where notifications are POSTed; `http:` or `https:`. */
   url: string
@@ -54,8 +78,10 @@ export interface WebhookOptions {
    */
   retries?: number
   /**
-   * Delay before the first retry; it doubles with each retry (with jitter, so
-   * documents failing together do not retry in lockstep), up to 60 s.
+   * Delay before the first retry; it doubles with each retry, up to 60 s.
+   * Each delay is jittered so documents failing together do not retry in
+   * lockstep: retry n waits a random time between half and all of
+   * `min(retryBaseMs × 2^(n-1), 60000)`.
    * @default 1000
    */
   retryBaseMs?: number
@@ -78,6 +104,12 @@ export interface WebhookOptions {
   logger?: WebhookLogger
   /** @default globalThis.fetch */
   fetch?: typeof fetch
+  /**
+   * Time and timers for the debounce, `maxWaitMs`, the retry backoff and the
+   * request timeout. Tests pass a manual clock; nothing else should.
+   * @default realClock (`performance.now`, `Date.now`, the global timers)
+   */
+  clock?: WebhookClock
 }
 
 export interface Webhook {
@@ -111,7 +143,8 @@ interface Waiting {
   lastAt: number
   /** Wall-clock time of the latest change, sent as `updatedAt`. */
   updatedAt: number
-  timer: NodeJS.Timeout
+  /** Handle from `clock.setTimeout`. */
+  timer: unknown
 }
 
 type Attempt =
@@ -128,6 +161,7 @@ export function createWebhook (options: WebhookOptions): Webhook {
   const { url, secret, debounceMs, maxWaitMs, timeoutMs, retries, retryBaseMs, maxPendingDocs, concurrency } = config
   const logger = options.logger ?? silentLogger
   const fetchFn = options.fetch ?? globalThis.fetch
+  const clock = options.clock ?? realClock
   // The URL may carry credentials or a token in its query; logs get neither.
   const target = (() => { const u = new URL(url); return u.origin + u.pathname })()
 
@@ -147,8 +181,8 @@ export function createWebhook (options: WebhookOptions): Webhook {
       logger.debug?.({ doc: docName }, 'webhook closed; change not notified')
       return
     }
-    const now = performance.now()
-    const wall = Date.now()
+    const now = clock.now()
+    const wall = clock.wallNow()
     // Already due: the request has not started, so it can carry this change too.
     if (queue.has(docName)) {
       queue.set(docName, wall)
@@ -165,7 +199,7 @@ export function createWebhook (options: WebhookOptions): Webhook {
     if (waiting.size + queue.size >= maxPendingDocs) makeRoom()
     // Not unref'd on purpose: a pending notification is work not yet done, and
     // letting the process exit would lose it silently. `close()` clears it.
-    const timer = setTimeout(onTimer, debounceMs, docName)
+    const timer = clock.setTimeout(() => onTimer(docName), debounceMs)
     waiting.set(docName, { firstAt: now, lastAt: now, updatedAt: wall, timer })
   }
 
@@ -173,9 +207,9 @@ export function createWebhook (options: WebhookOptions): Webhook {
     const entry = waiting.get(docName)
     if (entry === undefined) return
     const due = Math.min(entry.lastAt + debounceMs, entry.firstAt + maxWaitMs)
-    const left = due - performance.now()
+    const left = due - clock.now()
     if (left >= 1) {
-      entry.timer = setTimeout(onTimer, left, docName)
+      entry.timer = clock.setTimeout(() => onTimer(docName), left)
       return
     }
     release(docName)
@@ -201,7 +235,7 @@ export function createWebhook (options: WebhookOptions): Webhook {
   function release (docName: string): void {
     const entry = waiting.get(docName)
     if (entry === undefined) return
-    clearTimeout(entry.timer)
+    clock.clearTimeout(entry.timer)
     waiting.delete(docName)
     queue.set(docName, entry.updatedAt)
     pump()
@@ -246,19 +280,19 @@ export function createWebhook (options: WebhookOptions): Webhook {
         logger.warn(detail, 'webhook: giving up after the last retry')
         return
       }
-      await sleep(backoffMs(attempt))
+      await new Promise<void>((resolve) => { clock.setTimeout(resolve, backoffMs(attempt)) })
     }
   }
 
   /** One request, bounded by `timeoutMs`; never throws. */
   async function send (body: string, signature: string | undefined): Promise<Attempt> {
     const controller = new AbortController()
-    const timer = setTimeout(() => controller.abort(), timeoutMs)
+    const timer = clock.setTimeout(() => controller.abort(), timeoutMs)
     try {
       const headers: Record<string, string> = {
         'content-type': 'application/json',
         'user-agent': 'tandem-webhook',
-        'x-tandem-timestamp': String(Math.floor(Date.now() / 1000))
+        'x-tandem-timestamp': String(Math.floor(clock.wallNow() / 1000))
       }
       if (signature !== undefined) headers['x-tandem-signature'] = signature
       // Redirects are not followed: a signed notification goes to the
@@ -272,7 +306,7 @@ export function createWebhook (options: WebhookOptions): Webhook {
       if (controller.signal.aborted) return { ok: false, retryable: true, error: `timed out after ${timeoutMs} ms` }
       return { ok: false, retryable: true, error: describeError(err) }
     } finally {
-      clearTimeout(timer)
+      clock.clearTimeout(timer)
     }
   }
 
@@ -295,7 +329,7 @@ export function createWebhook (options: WebhookOptions): Webhook {
       // flush() released every waiting document and notify() now refuses new
       // ones, so this finds nothing; it stays as the guarantee that no timer
       // outlives the webhook.
-      for (const entry of waiting.values()) clearTimeout(entry.timer)
+      for (const entry of waiting.values()) clock.clearTimeout(entry.timer)
       waiting.clear()
     })()
     return closing
@@ -304,7 +338,7 @@ export function createWebhook (options: WebhookOptions): Webhook {
   return { notify, flush, close }
 }
 
-function resolveOptions (options: WebhookOptions): Required<Omit<WebhookOptions, 'secret' | 'logger' | 'fetch'>> & { secret: string | undefined } {
+function resolveOptions (options: WebhookOptions): Required<Omit<WebhookOptions, 'secret' | 'logger' | 'fetch' | 'clock'>> & { secret: string | undefined } {
   let parsed: URL
   try {
     parsed = new URL(options.url)
@@ -339,10 +373,6 @@ function resolveOptions (options: WebhookOptions): Required<Omit<WebhookOptions,
   atLeast('concurrency', 1, true)
   if (resolved.maxWaitMs < resolved.debounceMs) throw new RangeError('webhook maxWaitMs must be at least debounceMs')
   return resolved
-}
-
-function sleep (ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
 /** A short reason for a log line; fetch hides the socket error in `cause`. */
