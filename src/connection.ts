@@ -8,6 +8,7 @@ import type { Metrics } from './metrics.js'
 import type { Origin } from './origin.js'
 import { decodeMessage, encodePermissionDenied, encodeStored, ProtocolError, type Message } from './protocol.js'
 import type { Room } from './room.js'
+import { callAt } from './timers.js'
 import { writeFramed } from './wire.js'
 
 export interface ConnectionOptions {
@@ -28,9 +29,6 @@ export interface ConnectionOptions {
   allowWork?: (costBytes: number) => boolean
 }
 
-/** setTimeout's largest delay (~24.8 days); longer waits are re-armed. */
-const MAX_TIMER_MS = 2 ** 31 - 1
-
 /**
  * One client socket: a room's `Member`. Frames that arrive before the room is
  * loaded are held (bounded by `maxPendingBytes`) and processed in order once
@@ -48,7 +46,7 @@ export class Connection implements Member {
   private deniedSent = false
   /** The largest sync answer sent so far: allowed on top of `maxBufferedBytes`. */
   private syncAllowance = 0
-  private expiryTimer: NodeJS.Timeout | undefined
+  private cancelExpiry: (() => void) | undefined
   private childLog: Logger | undefined
 
   constructor (readonly ws: WebSocket, readonly options: ConnectionOptions, private readonly onClose: (conn: Connection, code: number, reason: string) => void) {
@@ -62,16 +60,11 @@ export class Connection implements Member {
       const code = (err as { code?: string }).code
       this.log.info({ err: err.message, code }, 'socket error')
     })
-    if (options.expiresAtMs !== undefined) this.armExpiry(options.expiresAtMs)
-  }
-
-  private armExpiry (expiresAtMs: number): void {
-    const ms = Math.max(0, expiresAtMs - Date.now())
-    this.expiryTimer = setTimeout(() => {
-      // A token valid for longer than one timer can wait is checked again then.
-      if (Date.now() < expiresAtMs) this.armExpiry(expiresAtMs)
-      else this.close(CloseCode.TOKEN_EXPIRED, 'token expired')
-    }, Math.min(ms, MAX_TIMER_MS))
+    if (options.expiresAtMs !== undefined) {
+      // Not synchronously: a token that already expired closes after the constructor returned.
+      const expiresAtMs = Math.max(options.expiresAtMs, Date.now() + 1)
+      this.cancelExpiry = callAt(expiresAtMs, () => this.close(CloseCode.TOKEN_EXPIRED, 'token expired'))
+    }
   }
 
   /**
@@ -283,7 +276,7 @@ export class Connection implements Member {
   private finish (code: number, reason: string): void {
     if (this.closed) return
     this.closed = true
-    clearTimeout(this.expiryTimer)
+    this.cancelExpiry?.()
     this.held = null
     this.onClose(this, code, reason)
   }

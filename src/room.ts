@@ -5,6 +5,7 @@ import type { Persistence } from '../persistence/types.js'
 import { CloseCode } from './close-codes.js'
 import type { Config, Hooks } from './config.js'
 import { TandemError } from './errors.js'
+import type { AwarenessReservations } from './reservations.js'
 import type { Fanout, FanoutRoom } from './fanout/types.js'
 import type { Member } from './member.js'
 import type { Metrics } from './metrics.js'
@@ -14,7 +15,7 @@ import { binaryFrame } from './wire.js'
 import { mergeMany, WriteQueue, type StoredBatch } from './write-queue.js'
 
 /** The limits a room enforces (see `ServerOptions` for what each bounds). */
-export type RoomLimits = Pick<Config, 'maxDocumentBytes' | 'maxNestingDepth' | 'maxAwarenessStateBytes' | 'maxAwarenessClientsPerConnection' | 'maxAwarenessBytesPerDoc' | 'awarenessReclaimMs'>
+export type RoomLimits = Pick<Config, 'maxDocumentBytes' | 'maxNestingDepth' | 'maxAwarenessStateBytes' | 'maxAwarenessClientsPerConnection' | 'maxAwarenessBytesPerDoc'>
 
 export interface RoomDeps {
   persistence: Persistence
@@ -24,6 +25,8 @@ export interface RoomDeps {
   hooks: Hooks
   compactAfterUpdates: number
   limits: RoomLimits
+  /** Awareness client ids reserved for the identities that left with them (outlives the room). */
+  reservations: AwarenessReservations
   /** Called once when the room failed (a write was not stored), so its owner forgets it. */
   onFailed: (room: Room) => void
 }
@@ -47,8 +50,6 @@ export class Room implements FanoutRoom {
   readonly awareness = new awarenessProtocol.Awareness(this.doc)
   /** Each member and the awareness client ids it controls (removed when it leaves). */
   private readonly members = new Map<Member, Set<number>>()
-  /** Client ids of departed members, reserved for their identity until `until` (ms since the epoch), oldest first. */
-  private readonly reserved = new Map<number, { identity: string; until: number }>()
   /** JSON size of each awareness state, and their sum, for `maxAwarenessBytesPerDoc`. */
   private readonly awarenessSizes = new Map<number, number>()
   private awarenessBytes = 0
@@ -292,24 +293,9 @@ export class Room implements FanoutRoom {
     const controlled = this.members.get(member)
     if (controlled === undefined) return
     this.members.delete(member)
-    this.pruneReservations()
-    const until = Date.now() + this.deps.limits.awarenessReclaimMs
-    for (const id of controlled) {
-      // Re-inserted, so the map stays ordered by expiry.
-      this.reserved.delete(id)
-      this.reserved.set(id, { identity: member.identity, until })
-    }
+    this.deps.reservations.reserve(this.name, controlled, member.identity)
     if (controlled.size > 0 && !this.destroyedFlag) {
       awarenessProtocol.removeAwarenessStates(this.awareness, [...controlled], { kind: 'connection', member } satisfies Origin)
-    }
-  }
-
-  /** Forgets expired reservations (the map is ordered by expiry). */
-  private pruneReservations (): void {
-    const now = Date.now()
-    for (const [id, reservation] of this.reserved) {
-      if (reservation.until > now) break
-      this.reserved.delete(id)
     }
   }
 
@@ -362,7 +348,6 @@ export class Room implements FanoutRoom {
     const own = origin.member
     const ownIds = this.members.get(own)
     if (ownIds === undefined) return
-    const now = Date.now()
     const accepted: AwarenessEntry[] = []
     const takeovers: number[] = []
     let forged = 0
@@ -391,15 +376,16 @@ export class Room implements FanoutRoom {
         if (removal) {
           // A removal applies at the clock the server holds (or does nothing when nothing is held).
           if (current === undefined) continue
+          // The id stays the member's (and reserved for its identity when it leaves).
           accepted.push(newer ? entry : { ...entry, clock: known!.clock })
-          controlledAfter.delete(id)
         } else {
           accepted.push(newer ? entry : { ...entry, clock: known!.clock + 1 })
         }
       } else if (owner !== undefined) {
         // Only a claim (a newer clock, or a removal at the clock held) can take an id over;
         // anything else is an echo of what the server sent.
-        const claim = newer || (removal && entry.clock === known?.clock)
+        // A reconnect of the same identity may also come with a stale clock when no state is held.
+        const claim = newer || (removal && entry.clock === known?.clock) || (current === undefined && !removal && owner.identity === own.identity)
         if (!claim) continue
         if (owner.identity !== own.identity) { forged++; continue }
         // The same identity on a new socket (a reconnect before the old one
@@ -416,8 +402,8 @@ export class Room implements FanoutRoom {
         // A stale entry while a state is held is an echo or an old copy (of
         // another instance's client, say), never a claim.
         if (!newer && current !== undefined) continue
-        const reservation = this.reserved.get(id)
-        if (reservation !== undefined && reservation.until > now && reservation.identity !== own.identity) { forged++; continue }
+        const holder = this.deps.reservations.holder(this.name, id)
+        if (holder !== undefined && holder !== own.identity) { forged++; continue }
         accepted.push(newer ? entry : { ...entry, clock: known!.clock + 1 })
         controlledAfter.add(id)
       }
@@ -440,7 +426,7 @@ export class Room implements FanoutRoom {
       ownIds.add(id)
     }
     if (accepted.length === 0) return
-    for (const entry of accepted) this.reserved.delete(entry.clientId)
+    for (const entry of accepted) this.deps.reservations.release(this.name, entry.clientId)
     const rewritten = accepted.length !== entries.length || accepted.some((e, i) => e !== entries[i])
     awarenessProtocol.applyAwarenessUpdate(this.awareness, rewritten ? encodeAwarenessEntries(accepted) : update, origin)
   }
@@ -458,9 +444,9 @@ export class Room implements FanoutRoom {
     const origin = originOf(txOrigin)
     const owned = origin.kind === 'connection' ? this.members.get(origin.member) : undefined
     if (owned !== undefined) {
+      // A member keeps the ids it removed: they count against its limit and are reserved when it leaves.
       for (const id of added) owned.add(id)
       for (const id of updated) owned.add(id)
-      for (const id of removed) owned.delete(id)
     }
     const states = this.awareness.getStates()
     for (const id of [...added, ...updated]) {

@@ -19,6 +19,7 @@ import { createAuthorizer, type Permit } from './authorize.js'
 import { createAdmitter, IdentityLimits, IpConnectionCounter } from './limits.js'
 import { clientIp } from './request.js'
 import { guardSockets } from './sockets.js'
+import { AwarenessReservations } from './reservations.js'
 
 export interface TandemServer {
   /** The resolved, frozen configuration. */
@@ -134,6 +135,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
         hooks,
         compactAfterUpdates: config.compactAfterUpdates,
         limits: config,
+        reservations: new AwarenessReservations(config.awarenessReclaimMs),
         loadTimeoutMs: config.loadTimeoutMs,
         onCountChange: (n) => metrics.rooms.set(n)
       })
