@@ -14,7 +14,8 @@ export type RootKind = 'map' | 'array' | 'text' | 'xml' | 'empty'
  * XML elements → XML string, anything else in a sequence → array.
  */
 export function updateToJson (update: Uint8Array): Record<string, unknown> {
-  // A fresh doc: defining a root's type is permanent, and must not happen to a live room's doc.
+  // A fresh doc: defining a root's type is permanent, and must not happen to a live room's doc
+  // because someone read it (JSON Patch defines a root's type only when it writes to it).
   const doc = new Y.Doc()
   try {
     Y.applyUpdate(doc, update)

@@ -1,25 +1,24 @@
-import * as Y from 'yjs'
-import { rootKind, type RootKind } from './doc-json.js'
 import { invalid } from './json-patch-error.js'
+import { DraftArray, DraftMap, DraftText, type DraftDoc } from './json-patch-draft.js'
 import { END, arrayIndex, formatPointer } from './json-pointer.js'
 import { copyJson, hasOwn, isPlainObject, setMember, type CopyResult, type Spend } from './json-values.js'
 
 /**
- * Finding what a JSON Pointer names in a Y.Doc, and reading it as JSON. The
- * document is walked the way the JSON view (`doc-json.ts`) shows it: roots,
- * then Y.Map keys and Y.Array indexes, then members of the plain JSON values
- * stored in them.
+ * Finding what a JSON Pointer names in a draft of the document, and reading it
+ * as JSON. The document is walked the way the JSON view (`doc-json.ts`) shows
+ * it: roots, then Y.Map keys and Y.Array indexes, then members of the plain
+ * JSON values stored in them.
  */
 
 /** A plain JSON value stored whole: a Y.Map entry or a Y.Array element. */
-export type Slot = { map: Y.Map<unknown>; key: string } | { array: Y.Array<unknown>; index: number }
+export type Slot = { map: DraftMap; key: string } | { array: DraftArray; index: number }
 
 /** What a pointer reached. */
 export type Node =
   | { kind: 'doc' }
-  | { kind: 'map'; type: Y.Map<unknown> }
-  | { kind: 'array'; type: Y.Array<unknown> }
-  | { kind: 'text'; type: Y.Text }
+  | { kind: 'map'; type: DraftMap }
+  | { kind: 'array'; type: DraftArray }
+  | { kind: 'text'; type: DraftText }
   /** A whole value JSON Patch reads but never enters: XML, an emptied root (null). */
   | { kind: 'leaf'; value: unknown }
   /** Inside a plain value: `root` is the slot's whole value, `inner` the tokens from it to `value`. */
@@ -37,67 +36,42 @@ export interface Target {
 
 export const DOC_NODE: Node = { kind: 'doc' }
 
-export function isMapType (value: unknown): value is Y.Map<unknown> {
-  return value instanceof Y.Map && !(value instanceof Y.XmlHook)
+function rootNode (draft: DraftDoc, name: string): Node | undefined {
+  const root = draft.root(name)
+  if (root === undefined) return undefined
+  if (root.kind === 'shared') return nodeOf(draft, root.draft, null)
+  return { kind: 'leaf', value: root.kind === 'xml' ? root.value : null }
 }
 
-export function isTextType (value: unknown): value is Y.Text {
-  return value instanceof Y.Text && !(value instanceof Y.XmlText)
-}
-
-/**
- * The kind of an existing root. A root typed in this document keeps its type;
- * one only decoded from updates is judged by its content, as the JSON view does.
- */
-export function rootState (type: Y.AbstractType<any>): RootKind {
-  if (type instanceof Y.XmlFragment || type instanceof Y.XmlText || type instanceof Y.XmlHook) return 'xml'
-  if (type instanceof Y.Map) return 'map'
-  if (type instanceof Y.Array) return 'array'
-  if (type instanceof Y.Text) return 'text'
-  return rootKind(type)
-}
-
-/** The root `name` as the shared type `kind` says, defining its type if it is not defined yet. */
-export function typedRoot (doc: Y.Doc, name: string, kind: 'map' | 'array' | 'text'): Y.Map<unknown> | Y.Array<unknown> | Y.Text {
-  if (kind === 'map') return doc.getMap(name)
-  if (kind === 'array') return doc.getArray(name)
-  return doc.getText(name)
-}
-
-function rootNode (doc: Y.Doc, name: string, type: Y.AbstractType<any>): Node {
-  const kind = rootState(type)
-  if (kind === 'empty') return { kind: 'leaf', value: null }
-  if (kind === 'xml') return { kind: 'leaf', value: type.constructor === Y.AbstractType ? doc.getXmlFragment(name) : type }
-  return nodeOf(typedRoot(doc, name, kind), null)
-}
-
-function nodeOf (value: unknown, slot: Slot | null): Node {
-  if (isMapType(value)) return { kind: 'map', type: value }
-  if (value instanceof Y.Array) return { kind: 'array', type: value }
-  if (isTextType(value)) return { kind: 'text', type: value }
-  if (value instanceof Y.AbstractType || slot === null) return { kind: 'leaf', value }
+function nodeOf (draft: DraftDoc, value: unknown, slot: Slot | null): Node {
+  const shared = draft.shared(value)
+  if (shared instanceof DraftMap) return { kind: 'map', type: shared }
+  if (shared instanceof DraftArray) return { kind: 'array', type: shared }
+  if (shared instanceof DraftText) return { kind: 'text', type: shared }
+  if (slot === null || (value !== null && typeof value === 'object' && !Array.isArray(value) && !isPlainObject(value))) {
+    // XML types, binary, subdocuments: whole values only.
+    return { kind: 'leaf', value }
+  }
   return { kind: 'plain', slot, root: value, inner: [], value }
 }
 
 type Step = Node | 'missing' | 'not-container' | 'not-index'
 
 /** One token down from `node`. */
-function step (doc: Y.Doc, node: Node, token: string): Step {
+function step (draft: DraftDoc, node: Node, token: string): Step {
   switch (node.kind) {
-    case 'doc': {
-      const type = doc.share.get(token)
-      return type === undefined ? 'missing' : rootNode(doc, token, type)
-    }
+    case 'doc':
+      return rootNode(draft, token) ?? 'missing'
     case 'map': {
       // An entry holding undefined is absent from the JSON view, so it is absent here.
       const value = node.type.get(token)
-      return value === undefined ? 'missing' : nodeOf(value, { map: node.type, key: token })
+      return value === undefined ? 'missing' : nodeOf(draft, value, { map: node.type, key: token })
     }
     case 'array': {
       const index = arrayIndex(token)
       if (index === undefined) return 'not-index'
       if (index === END || index >= node.type.length) return 'missing'
-      return nodeOf(node.type.get(index), { array: node.type, index })
+      return nodeOf(draft, node.type.get(index), { array: node.type, index })
     }
     case 'plain': {
       const value = node.value
@@ -121,10 +95,10 @@ function step (doc: Y.Doc, node: Node, token: string): Step {
 }
 
 /** Walks to the parent of the last token; every step before it must exist. */
-export function resolve (doc: Y.Doc, tokens: string[], text: string, field: 'path' | 'from'): Target {
+export function resolve (draft: DraftDoc, tokens: string[], text: string, field: 'path' | 'from'): Target {
   let node: Node = DOC_NODE
   for (let i = 0; i < tokens.length - 1; i++) {
-    const next = step(doc, node, tokens[i])
+    const next = step(draft, node, tokens[i])
     if (typeof next === 'string') throw stepFault(next, tokens, i, text, field)
     node = next
   }
@@ -132,8 +106,8 @@ export function resolve (doc: Y.Doc, tokens: string[], text: string, field: 'pat
 }
 
 /** What the target names, or undefined when its parent has no such member. */
-export function readTarget (doc: Y.Doc, target: Target): Node | undefined {
-  const next = step(doc, target.parent, target.token)
+export function readTarget (draft: DraftDoc, target: Target): Node | undefined {
+  const next = step(draft, target.parent, target.token)
   if (next === 'missing') return undefined
   if (typeof next === 'string') throw stepFault(next, target.tokens, target.tokens.length - 1, target.text, target.field)
   return next
@@ -146,15 +120,23 @@ function stepFault (kind: 'missing' | 'not-container' | 'not-index', tokens: str
 }
 
 /** The node's value as fresh JSON, with its depth. */
-export function readJson (doc: Y.Doc, node: Node, options: { maxDepth: number; spend: Spend }): CopyResult {
-  return copyJson(rawValue(doc, node), { ...options, expand: expandShared })
+export function readJson (draft: DraftDoc, node: Node, options: { maxDepth: number; spend: Spend }): CopyResult {
+  return copyJson(rawValue(draft, node), { ...options, expand: draft.expand })
 }
 
-function rawValue (doc: Y.Doc, node: Node): unknown {
+/** A value (draft, shared type or plain) as fresh JSON. */
+export function valueJson (draft: DraftDoc, value: unknown, options: { maxDepth: number; spend: Spend }): CopyResult {
+  return copyJson(value, { ...options, expand: draft.expand })
+}
+
+function rawValue (draft: DraftDoc, node: Node): unknown {
   switch (node.kind) {
     case 'doc': {
       const roots: Record<string, unknown> = {}
-      for (const [name, type] of doc.share) setMember(roots, name, rawValue(doc, rootNode(doc, name, type)))
+      for (const name of draft.rootNames()) {
+        const root = rootNode(draft, name)
+        if (root !== undefined) setMember(roots, name, rawValue(draft, root))
+      }
       return roots
     }
     case 'map':
@@ -164,17 +146,4 @@ function rawValue (doc: Y.Doc, node: Node): unknown {
     default:
       return node.value
   }
-}
-
-/** Shared types one level at a time, as their toJSON() shows them, so copyJson can walk them without recursion. */
-function expandShared (value: object): unknown {
-  if (value instanceof Y.XmlFragment || value instanceof Y.XmlText || value instanceof Y.XmlHook) return value.toJSON()
-  if (value instanceof Y.Map) {
-    const out: Record<string, unknown> = {}
-    for (const [key, entry] of value.entries()) if (entry !== undefined) setMember(out, key, entry)
-    return out
-  }
-  if (value instanceof Y.Array) return value.toArray()
-  if (value instanceof Y.Text) return value.toString()
-  return undefined
 }

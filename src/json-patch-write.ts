@@ -1,7 +1,7 @@
-import * as Y from 'yjs'
+import { DraftArray, DraftMap, DraftText, SHAPE_NAMES, isShared, shapeOf, type Draft, type DraftDoc } from './json-patch-draft.js'
 import { invalid } from './json-patch-error.js'
 import { END, arrayIndex, formatPointer } from './json-pointer.js'
-import { isMapType, isTextType, readJson, rootState, typedRoot, type Node, type Slot, type Target } from './json-patch-target.js'
+import { valueJson, type Node, type Slot, type Target } from './json-patch-target.js'
 import { deepEqual, hasOwn, isPlainObject, setMember, type Json, type Spend } from './json-values.js'
 import { textDiff } from './text-diff.js'
 
@@ -12,14 +12,10 @@ import { textDiff } from './text-diff.js'
  */
 
 export interface EditContext {
-  doc: Y.Doc
+  draft: DraftDoc
   maxValueDepth: number
   spend: Spend
 }
-
-type Shared = Y.Map<unknown> | Y.Array<unknown> | Y.Text
-
-const KIND_NAMES = { map: 'a Y.Map (an object)', array: 'a Y.Array (an array)', text: 'a Y.Text (a string)' } as const
 
 export function addValue (ctx: EditContext, target: Target, value: Json, depth: number): void {
   const { parent, token } = target
@@ -55,7 +51,7 @@ export function removeValue (ctx: EditContext, target: Target): void {
   const { parent, token } = target
   switch (parent.kind) {
     case 'doc':
-      if (!ctx.doc.share.has(token)) throw missing(target)
+      if (ctx.draft.root(token) === undefined) throw missing(target)
       throw invalid(`${target.field} ${target.text} is a root, which cannot be removed (Yjs has no way to delete one); replace its content instead`)
     case 'map':
       if (parent.type.get(token) === undefined) throw missing(target)
@@ -104,7 +100,7 @@ export function replaceValue (ctx: EditContext, target: Target, value: Json, dep
 /** `add` or `replace` at path "": the value is the object of all roots. */
 export function setDocument (ctx: EditContext, target: Target, value: Json): void {
   if (!isPlainObject(value)) throw invalid(`${target.field} "" is the whole document, an object of roots; it cannot become ${describeValue(value)}`)
-  for (const name of ctx.doc.share.keys()) {
+  for (const name of ctx.draft.rootNames()) {
     if (!hasOwn(value, name)) throw invalid(`the root /${escape(name)} is missing from the new document, and roots cannot be removed`)
   }
   for (const name of Object.keys(value)) {
@@ -118,18 +114,22 @@ export function setDocument (ctx: EditContext, target: Target, value: Json): voi
  * takes any of the three, and a new root is created as the value says.
  */
 function setRoot (ctx: EditContext, target: Target, value: Json, create: boolean): void {
-  const wanted = isPlainObject(value) ? 'map' : Array.isArray(value) ? 'array' : typeof value === 'string' ? 'text' : undefined
-  const existing = ctx.doc.share.get(target.token)
-  if (existing === undefined && !create) throw missing(target)
+  const name = target.token
+  const root = ctx.draft.root(name)
+  if (root === undefined && !create) throw missing(target)
   // The view already shows an emptied root as null: setting null again changes nothing.
-  if (value === null && existing !== undefined && rootState(existing) === 'empty') return
+  if (value === null && root?.kind === 'empty') return
+  const wanted = shapeOf(value)
   if (wanted === undefined) throw invalid(`${target.field} ${target.text} is a root, which holds an object, an array or a string, not ${describeValue(value)}`)
-  if (existing !== undefined) {
-    const kind = rootState(existing)
-    if (kind === 'xml') throw invalid(`${target.field} ${target.text} is an XML root, which JSON Patch cannot change`)
-    if (kind !== 'empty' && kind !== wanted) throw invalid(`${target.field} ${target.text} is ${KIND_NAMES[kind]} and cannot hold ${describeValue(value)}`)
-  }
-  reconcile(ctx, target, typedRoot(ctx.doc, target.token, wanted), value)
+  // A root keeps the type it has: the one its content shows, or the one it was defined as here.
+  const has = root === undefined || root.kind === 'empty' ? root?.shape ?? ctx.draft.definedShape(name) : root.kind === 'xml' ? 'xml' : shapeOfDraft(root.draft)
+  if (has === 'xml') throw invalid(`${target.field} ${target.text} is an XML root, which JSON Patch cannot change`)
+  if (has !== undefined && has !== wanted) throw invalid(`${target.field} ${target.text} is ${SHAPE_NAMES[has]} and cannot hold ${describeValue(value)}`)
+  reconcile(ctx, target, ctx.draft.typedRoot(name, wanted), value)
+}
+
+function shapeOfDraft (draft: Draft): 'map' | 'array' | 'text' {
+  return draft instanceof DraftMap ? 'map' : draft instanceof DraftArray ? 'array' : 'text'
 }
 
 /**
@@ -137,35 +137,30 @@ function setRoot (ctx: EditContext, target: Target, value: Json, create: boolean
  * edited to match instead of being swapped for a plain copy, so concurrent
  * edits inside it survive; an equal plain value is left alone.
  */
-function replaceInSlot (ctx: EditContext, target: Target, slot: Slot, value: Json, work?: Array<[Shared, Json]>): void {
+function replaceInSlot (ctx: EditContext, target: Target, slot: Slot, value: Json, work?: Array<[Draft, Json]>): void {
   const current = 'map' in slot ? slot.map.get(slot.key) : slot.array.get(slot.index)
-  if (sameKind(current, value)) {
-    if (work !== undefined) work.push([current, value])
-    else reconcile(ctx, target, current, value)
+  const shared = ctx.draft.shared(current)
+  if (shared !== undefined && shapeOfDraft(shared) === shapeOf(value)) {
+    if (work !== undefined) work.push([shared, value])
+    else reconcile(ctx, target, shared, value)
     return
   }
-  if (!(current instanceof Y.AbstractType) && current !== undefined && deepEqual(current, value, ctx.spend)) return
+  if (!isShared(current) && current !== undefined && deepEqual(current, value, ctx.spend)) return
   writeSlot(target, slot, value)
 }
 
-function sameKind (current: unknown, value: Json): current is Shared {
-  return (isMapType(current) && isPlainObject(value)) ||
-    (current instanceof Y.Array && Array.isArray(value)) ||
-    (isTextType(current) && typeof value === 'string')
-}
-
 /** Edits `type` until its JSON equals `value` (of the same kind), breadth-first through nested shared types. */
-function reconcile (ctx: EditContext, target: Target, type: Shared, value: Json): void {
-  const work: Array<[Shared, Json]> = [[type, value]]
+function reconcile (ctx: EditContext, target: Target, type: Draft, value: Json): void {
+  const work: Array<[Draft, Json]> = [[type, value]]
   while (work.length > 0) {
     const [current, next] = work.pop()!
-    if (isTextType(current)) replaceText(ctx, target, current, next as string)
-    else if (current instanceof Y.Map) reconcileMap(ctx, target, current, next as Record<string, Json>, work)
-    else reconcileArray(ctx, target, current as Y.Array<unknown>, next as Json[], work)
+    if (current instanceof DraftText) replaceText(ctx, target, current, next as string)
+    else if (current instanceof DraftMap) reconcileMap(ctx, target, current, next as Record<string, Json>, work)
+    else reconcileArray(ctx, target, current, next as Json[], work)
   }
 }
 
-function reconcileMap (ctx: EditContext, target: Target, map: Y.Map<unknown>, next: Record<string, Json>, work: Array<[Shared, Json]>): void {
+function reconcileMap (ctx: EditContext, target: Target, map: DraftMap, next: Record<string, Json>, work: Array<[Draft, Json]>): void {
   for (const key of Array.from(map.keys())) {
     ctx.spend(1)
     if (!hasOwn(next, key)) map.delete(key)
@@ -182,7 +177,7 @@ function reconcileMap (ctx: EditContext, target: Target, map: Y.Map<unknown>, ne
  * the middle: element by element when it keeps its length (so a nested shared
  * type can be edited in place), else as one delete and one insert.
  */
-function reconcileArray (ctx: EditContext, target: Target, array: Y.Array<unknown>, next: Json[], work: Array<[Shared, Json]>): void {
+function reconcileArray (ctx: EditContext, target: Target, array: DraftArray, next: Json[], work: Array<[Draft, Json]>): void {
   const current = array.toArray()
   ctx.spend(current.length)
   const limit = Math.min(current.length, next.length)
@@ -202,26 +197,15 @@ function reconcileArray (ctx: EditContext, target: Target, array: Y.Array<unknow
 }
 
 function equalElement (ctx: EditContext, current: unknown, next: Json): boolean {
-  if (!(current instanceof Y.AbstractType)) return deepEqual(current, next, ctx.spend)
-  const json = readJson(ctx.doc, nodeFor(current), { maxDepth: Number.MAX_SAFE_INTEGER, spend: ctx.spend })
+  if (!isShared(current)) return deepEqual(current, next, ctx.spend)
+  const json = valueJson(ctx.draft, current, { maxDepth: Number.MAX_SAFE_INTEGER, spend: ctx.spend })
   return json.ok && deepEqual(json.value, next, ctx.spend)
 }
 
-function nodeFor (type: Y.AbstractType<any>): Node {
-  if (isMapType(type)) return { kind: 'map', type }
-  if (type instanceof Y.Array) return { kind: 'array', type }
-  if (isTextType(type)) return { kind: 'text', type }
-  return { kind: 'leaf', value: type }
-}
-
 /** Edits only the middle that differs, never splitting a surrogate pair. */
-function replaceText (ctx: EditContext, target: Target, text: Y.Text, next: string): void {
-  for (let item = text._start; item !== null; item = item.right) {
-    if (!item.deleted && item.countable && !(item.content instanceof Y.ContentString)) {
-      // Embeds count in Y.Text indexes but not in the string the view shows, so string offsets would miss.
-      throw invalid(`${target.field} ${target.text}: the text has embedded objects, which JSON Patch cannot edit around`)
-    }
-  }
+function replaceText (ctx: EditContext, target: Target, text: DraftText, next: string): void {
+  // Embeds count in Y.Text indexes but not in the string the view shows, so string offsets would miss.
+  if (text.hasEmbeds) throw invalid(`${target.field} ${target.text}: the text has embedded objects, which JSON Patch cannot edit around`)
   const before = text.toString()
   ctx.spend(1 + ((before.length + next.length) >> 10))
   const edit = textDiff(before, next)

@@ -3,6 +3,7 @@ import { TandemError } from './errors.js'
 import { JsonPatchError, OperationFault, invalid } from './json-patch-error.js'
 import { parseOperations, type ParsedOperation } from './json-patch-parse.js'
 import { isProperPrefix, samePointer } from './json-pointer.js'
+import { DraftDoc, applyEdits } from './json-patch-draft.js'
 import { DOC_NODE, readJson, readTarget, resolve, type Node, type Target } from './json-patch-target.js'
 import { addValue, removeValue, replaceValue, setDocument, type EditContext } from './json-patch-write.js'
 import { deepEqual, type Json } from './json-values.js'
@@ -15,10 +16,11 @@ export type { JsonPatchOperation } from './json-patch-parse.js'
  * `GET /docs/:name?format=json` shows (`doc-json.ts`).
  *
  * All or nothing: a Yjs transaction cannot be rolled back, so the operations
- * run on a private copy of the document first. Only when every one of them
- * succeeded is the resulting update applied to `doc`, in one transaction with
+ * are worked out on a draft of the document (`json-patch-draft.ts`) that reads
+ * `doc` and records the Yjs edits each operation makes. Only when every
+ * operation succeeded are the edits made on `doc`, in one transaction with
  * the caller's origin; a failure leaves `doc` untouched and emits nothing.
- * The copy also means a patch never defines the type of one of `doc`'s roots.
+ * The cost is that of the parts the patch touches, not of the whole document.
  */
 
 export interface JsonPatchOptions {
@@ -75,45 +77,18 @@ export const JSON_PATCH_DEFAULTS: Readonly<Limits> = Object.freeze({
 export function applyJsonPatch (doc: Y.Doc, operations: unknown, options: JsonPatchOptions = {}): JsonPatchResult {
   const limits = resolveLimits(options)
   const parsed = parseOperations(operations, limits)
-  if (parsed.length === 0) return { changed: false }
-  const copy = new Y.Doc({ gc: doc.gc })
-  try {
-    Y.applyUpdate(copy, Y.encodeStateAsUpdate(doc))
-    // Set after loading: a doc that receives its own client id from outside picks a new one.
-    copy.clientID = authorId(doc.clientID)
-    const captured: { update: Uint8Array | null } = { update: null }
-    copy.on('update', (update: Uint8Array) => { captured.update = update })
-    let used = 0
-    const ctx: EditContext = {
-      doc: copy,
-      maxValueDepth: limits.maxValueDepth,
-      spend: units => {
-        used += units
-        if (used > limits.maxReadValues) throw invalid(`the patch reads or copies more than ${limits.maxReadValues} values (maxReadValues)`)
-      }
-    }
-    copy.transact(() => {
-      for (const operation of parsed) run(ctx, operation)
-    })
-    const change = captured.update
-    if (change === null) return { changed: false }
-    // One transaction on doc, tagged with the caller's origin: one update event, or none.
-    Y.applyUpdate(doc, change, options.origin ?? null)
-    return { changed: true }
-  } finally {
-    copy.destroy()
+  let used = 0
+  const spend = (units: number): void => {
+    used += units
+    if (used > limits.maxReadValues) throw invalid(`the patch reads or copies more than ${limits.maxReadValues} values (maxReadValues)`)
   }
-}
-
-/**
- * The client id patches to `doc` are written with: not doc's own (Yjs gives a
- * doc a new id when its own id arrives in a remote update), but derived from
- * it, so every patch while the doc lives continues one clock instead of
- * adding a client to the state vector.
- */
-export function authorId (docClientId: number): number {
-  const id = Math.imul(docClientId ^ 0x5f3759df, 0x2c1b3c6d) >>> 0
-  return id === docClientId ? (id + 1) >>> 0 : id
+  const ctx: EditContext = { draft: new DraftDoc(doc, spend), maxValueDepth: limits.maxValueDepth, spend }
+  for (const operation of parsed) run(ctx, operation)
+  const edits = ctx.draft.edits
+  if (edits.length === 0) return { changed: false }
+  // Everything was checked on the draft: these edits cannot fail halfway.
+  doc.transact(() => applyEdits(doc, edits), options.origin ?? null)
+  return { changed: true }
 }
 
 function resolveLimits (options: JsonPatchOptions): Limits {
@@ -141,7 +116,7 @@ function apply (ctx: EditContext, operation: ParsedOperation): void {
     case 'test': {
       const node = lookup(ctx, operation.path, operation.pathText, 'path')
       if (node === undefined) throw new OperationFault('PATCH_TEST_FAILED', `test failed: path ${operation.pathText} does not exist`)
-      const json = readJson(ctx.doc, node, { maxDepth: Number.MAX_SAFE_INTEGER, spend: ctx.spend })
+      const json = readJson(ctx.draft, node, { maxDepth: Number.MAX_SAFE_INTEGER, spend: ctx.spend })
       if (!json.ok || !deepEqual(json.value, operation.value, ctx.spend)) {
         throw new OperationFault('PATCH_TEST_FAILED', `test failed: path ${operation.pathText} does not hold the given value`)
       }
@@ -151,7 +126,7 @@ function apply (ctx: EditContext, operation: ParsedOperation): void {
       return add(ctx, operation.path, operation.pathText, operation.value, operation.depth)
     case 'replace':
       if (operation.path.length === 0) return setDocument(ctx, wholeDocument(operation.pathText, 'path'), operation.value)
-      return replaceValue(ctx, resolve(ctx.doc, operation.path, operation.pathText, 'path'), operation.value, operation.depth)
+      return replaceValue(ctx, resolve(ctx.draft, operation.path, operation.pathText, 'path'), operation.value, operation.depth)
     case 'remove':
       return remove(ctx, operation.path, operation.pathText)
     case 'copy':
@@ -163,7 +138,7 @@ function apply (ctx: EditContext, operation: ParsedOperation): void {
       if (operation.op === 'move' && isProperPrefix(operation.from, operation.path)) {
         throw invalid(`from ${operation.fromText} contains path ${operation.pathText}: a value cannot be moved into itself`)
       }
-      const json = readJson(ctx.doc, source, { maxDepth: ctx.maxValueDepth, spend: ctx.spend })
+      const json = readJson(ctx.draft, source, { maxDepth: ctx.maxValueDepth, spend: ctx.spend })
       if (!json.ok) throw invalid(`from ${operation.fromText}${json.at === '' ? '' : ` at ${json.at}`} ${json.reason}`)
       if (operation.op === 'move') remove(ctx, operation.from, operation.fromText, 'from')
       return add(ctx, operation.path, operation.pathText, json.value, json.depth)
@@ -173,17 +148,17 @@ function apply (ctx: EditContext, operation: ParsedOperation): void {
 
 function lookup (ctx: EditContext, tokens: string[], text: string, field: 'path' | 'from'): Node | undefined {
   if (tokens.length === 0) return DOC_NODE
-  return readTarget(ctx.doc, resolve(ctx.doc, tokens, text, field))
+  return readTarget(ctx.draft, resolve(ctx.draft, tokens, text, field))
 }
 
 function add (ctx: EditContext, tokens: string[], text: string, value: Json, depth: number): void {
   if (tokens.length === 0) return setDocument(ctx, wholeDocument(text, 'path'), value)
-  addValue(ctx, resolve(ctx.doc, tokens, text, 'path'), value, depth)
+  addValue(ctx, resolve(ctx.draft, tokens, text, 'path'), value, depth)
 }
 
 function remove (ctx: EditContext, tokens: string[], text: string, field: 'path' | 'from' = 'path'): void {
   if (tokens.length === 0) throw invalid(`${field} "" is the whole document, which cannot be removed`)
-  removeValue(ctx, resolve(ctx.doc, tokens, text, field))
+  removeValue(ctx, resolve(ctx.draft, tokens, text, field))
 }
 
 function wholeDocument (text: string, field: 'path' | 'from'): Target {

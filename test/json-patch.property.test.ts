@@ -145,9 +145,27 @@ function operations (before: Record<string, unknown>): fc.Arbitrary<unknown[]> {
     fc.record({ op: fc.constant('copy'), from: path, path }),
     fc.record({ op: fc.constant('test'), path, value }),
     // A test that holds at the start, so later operations get their turn.
-    fc.constantFrom(...existing).map(([t, v]) => ({ op: 'test', path: pointer(t), value: structuredClone(v) }))
+    fc.constantFrom(...existing).map(([t, v]) => ({ op: 'test', path: pointer(t), value: structuredClone(v) })),
+    // A replace with a close variant of what is there, as a client sending back an edited value does.
+    fc.constantFrom(...existing).chain(([t, v]) => variant(v, 2).map(value => ({ op: 'replace', path: pointer(t), value })))
   )
   return fc.array(op, { minLength: 1, maxLength: 4 })
+}
+
+/** `value` with some members or elements changed, arrays keeping their length. */
+function variant (value: unknown, depth: number): fc.Arbitrary<Json> {
+  const keep = (v: unknown): fc.Arbitrary<Json> => depth > 0 ? fc.oneof(fc.constant(structuredClone(v) as Json), variant(v, depth - 1)) : fc.constant(structuredClone(v) as Json)
+  if (Array.isArray(value)) return fc.tuple(...value.map(e => fc.oneof({ weight: 2, arbitrary: keep(e) }, { weight: 1, arbitrary: json }))).map(a => a as Json[])
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).map(([k, v]) => fc.tuple(fc.constant(k), fc.oneof({ weight: 2, arbitrary: keep(v) }, { weight: 1, arbitrary: json })))
+    return fc.tuple(...entries).map(pairs => {
+      const out: Record<string, Json> = {}
+      for (const [k, v] of pairs) out[k] = v
+      return out
+    })
+  }
+  if (typeof value === 'string') return fc.constantFrom(value + '!', '!' + value, Array.from(value).slice(1).join(''), ...STRINGS)
+  return json
 }
 
 type Outcome = { ok: true; doc: unknown } | { ok: false; code: string; index: number }
@@ -161,9 +179,10 @@ const kindOf = (v: unknown): Kind | undefined =>
  * spelled out as the RFC defines them (remove, then add) so every step is
  * validated. Also returns the first operation that breaks the root rules.
  */
-function oracle (before: Record<string, unknown>, ops: unknown[]): { outcome: Outcome; rootViolation?: number } {
+function oracle (before: Record<string, unknown>, ops: unknown[], defined: Map<string, Kind>): { outcome: Outcome; rootViolation?: number } {
   let doc: unknown = structuredClone(before)
-  const kinds = new Map<string, Kind | undefined>(Object.entries(before).map(([k, v]) => [k, kindOf(v)]))
+  const kinds = new Map<string, Kind | undefined>(Object.entries(before).map(([k, v]) => [k, kindOf(v) ?? defined.get(k)]))
+  const active = new Set(Object.keys(before).filter(k => before[k] !== null))
   for (let index = 0; index < ops.length; index++) {
     const op = structuredClone(ops[index]) as { op: string; path: string; from?: string; value?: unknown }
     const present = new Set(Object.keys(doc as object))
@@ -185,7 +204,7 @@ function oracle (before: Record<string, unknown>, ops: unknown[]): { outcome: Ou
       const code = (err as { name?: string }).name === 'TEST_OPERATION_FAILED' ? 'PATCH_TEST_FAILED' : 'PATCH_INVALID'
       return { outcome: { ok: false, code, index } }
     }
-    if (breaksRootRules(doc, present, kinds)) return { outcome: { ok: true, doc }, rootViolation: index }
+    if (breaksRootRules(doc, present, kinds, active)) return { outcome: { ok: true, doc }, rootViolation: index }
   }
   return { outcome: { ok: true, doc } }
 }
@@ -204,20 +223,24 @@ function strictGet (doc: unknown, from: string): unknown {
   return (parent as Record<string, unknown>)[token]
 }
 
-function breaksRootRules (doc: unknown, present: Set<string>, kinds: Map<string, Kind | undefined>): boolean {
+/**
+ * The root rules: roots stay; a root holds an object, an array or a string and
+ * keeps that kind once it has one (from its content, from the type the server
+ * defined for it, or from a write in this patch). An emptied root (null) that
+ * nobody wrote to may stay null.
+ */
+function breaksRootRules (doc: unknown, present: Set<string>, kinds: Map<string, Kind | undefined>, active: Set<string>): boolean {
   if (kindOf(doc) !== 'map') return true
   const roots = doc as Record<string, unknown>
   for (const name of present) if (!Object.prototype.hasOwnProperty.call(roots, name)) return true
   for (const [name, value] of Object.entries(roots)) {
+    if (value === null && kinds.has(name) && !active.has(name)) continue
     const kind = kindOf(value)
+    if (kind === undefined) return true
     const fixed = kinds.get(name)
-    // An emptied root (null in the view) that nobody wrote to is fine as it is.
-    if (kind === undefined) {
-      if (value === null && kinds.has(name) && fixed === undefined) continue
-      return true
-    }
     if (fixed !== undefined && fixed !== kind) return true
     kinds.set(name, kind)
+    active.add(name)
   }
   return false
 }
@@ -233,57 +256,81 @@ function withoutEmptyRoots (doc: unknown): Record<string, unknown> {
   return out
 }
 
+/**
+ * The types the server's doc has defined for its roots. A patch defines a
+ * root's type when it writes to it; an emptied root keeps that type.
+ */
+function definedKinds (doc: Y.Doc): Map<string, Kind> {
+  const out = new Map<string, Kind>()
+  for (const [name, type] of doc.share) {
+    if (type instanceof Y.Map) out.set(name, 'map')
+    else if (type instanceof Y.Array) out.set(name, 'array')
+    else if (type instanceof Y.Text) out.set(name, 'text')
+  }
+  return out
+}
+
+type Seen = Record<'applied' | 'testFailed' | 'invalid' | 'rootRule', number>
+
+/** Applies `ops` to `doc` and to its JSON view by the oracle, and checks they agree. */
+function checkPatch (doc: Y.Doc, ops: unknown[], seen: Seen): void {
+  const before = view(doc)
+  const context = `${JSON.stringify(before)} ${JSON.stringify(ops)}`
+  const replicaDoc = new Y.Doc()
+  Y.applyUpdate(replicaDoc, Y.encodeStateAsUpdate(doc))
+  const bytesBefore = Y.encodeStateAsUpdate(doc)
+  let updates = 0
+  const relay = (u: Uint8Array): void => { updates++; Y.applyUpdate(replicaDoc, u) }
+  doc.on('update', relay)
+
+  const { outcome, rootViolation } = oracle(before, ops, definedKinds(doc))
+  let result: { changed: boolean } | undefined
+  let error: unknown
+  try {
+    result = applyJsonPatch(doc, ops, { origin: 'test' })
+  } catch (err) {
+    error = err
+  } finally {
+    doc.off('update', relay)
+  }
+
+  if (rootViolation !== undefined || !outcome.ok) {
+    const expected = rootViolation !== undefined ? { code: 'PATCH_INVALID', index: rootViolation } : outcome as { code: string; index: number }
+    if (rootViolation !== undefined) seen.rootRule++
+    else if (expected.code === 'PATCH_TEST_FAILED') seen.testFailed++
+    else seen.invalid++
+    expect(error, context).toBeInstanceOf(JsonPatchError)
+    expect({ code: (error as JsonPatchError).code, index: (error as JsonPatchError).index }, context).toEqual({ code: expected.code, index: expected.index })
+    expect(updates).toBe(0)
+    expect(Y.encodeStateAsUpdate(doc)).toEqual(bytesBefore)
+    return
+  }
+  seen.applied++
+  expect(error, context).toBeUndefined()
+  const after = view(doc)
+  expect(withoutEmptyRoots(after), context).toEqual(withoutEmptyRoots(outcome.doc))
+  expect(updates).toBe(result!.changed ? 1 : 0)
+  // What the room would relay reproduces the change on another replica.
+  expect(view(replicaDoc)).toEqual(after)
+}
+
 describe('applyJsonPatch against an RFC 6902 oracle', () => {
-  it('matches fast-json-patch on the JSON view for random documents and patches', () => {
-    const seen = { applied: 0, testFailed: 0, invalid: 0, rootRule: 0 }
+  it('matches fast-json-patch on the JSON view for random documents and two patches in a row', () => {
+    const seen: Seen = { applied: 0, testFailed: 0, invalid: 0, rootRule: 0 }
     const scenario = docSpec.chain(spec => {
       const before = view(build(spec))
-      return fc.tuple(fc.constant(spec), operations(before))
+      return fc.tuple(fc.constant(spec), operations(before), operations(before))
     })
-    fc.assert(fc.property(scenario, ([spec, ops]) => {
+    fc.assert(fc.property(scenario, ([spec, first, second]) => {
       const doc = build(spec)
-      const before = view(doc)
-      const replicaDoc = new Y.Doc()
-      Y.applyUpdate(replicaDoc, Y.encodeStateAsUpdate(doc))
-      const bytesBefore = Y.encodeStateAsUpdate(doc)
-      let updates = 0
-      doc.on('update', (u: Uint8Array) => { updates++; Y.applyUpdate(replicaDoc, u) })
-
-      const { outcome, rootViolation } = oracle(before, ops)
-      let result: { changed: boolean } | undefined
-      let error: unknown
-      try {
-        result = applyJsonPatch(doc, ops, { origin: 'test' })
-      } catch (err) {
-        error = err
-      }
-
-      if (rootViolation !== undefined) {
-        seen.rootRule++
-        expect(error, JSON.stringify(ops)).toBeInstanceOf(JsonPatchError)
-        expect({ code: (error as JsonPatchError).code, index: (error as JsonPatchError).index }).toEqual({ code: 'PATCH_INVALID', index: rootViolation })
-      } else if (!outcome.ok) {
-        if (outcome.code === 'PATCH_TEST_FAILED') seen.testFailed++
-        else seen.invalid++
-        expect(error, `${JSON.stringify(before)} ${JSON.stringify(ops)}`).toBeInstanceOf(JsonPatchError)
-        expect({ code: (error as JsonPatchError).code, index: (error as JsonPatchError).index }).toEqual({ code: outcome.code, index: outcome.index })
-      } else {
-        seen.applied++
-        expect(error, `${JSON.stringify(before)} ${JSON.stringify(ops)}`).toBeUndefined()
-        const after = view(doc)
-        expect(withoutEmptyRoots(after), `${JSON.stringify(before)} ${JSON.stringify(ops)}`).toEqual(withoutEmptyRoots(outcome.doc))
-        expect(updates).toBe(result!.changed ? 1 : 0)
-        // What the room would relay reproduces the change on another replica.
-        expect(view(replicaDoc)).toEqual(after)
-        return
-      }
-      expect(updates).toBe(0)
-      expect(Y.encodeStateAsUpdate(doc)).toEqual(bytesBefore)
+      checkPatch(doc, first, seen)
+      // The second patch meets roots the first one may have given a type.
+      checkPatch(doc, second, seen)
     }), { numRuns: 300, interruptAfterTimeLimit: 60_000 })
     // The property is only as good as its mix of outcomes.
-    expect(seen.applied).toBeGreaterThan(30)
-    expect(seen.testFailed).toBeGreaterThan(10)
-    expect(seen.invalid).toBeGreaterThan(30)
-    expect(seen.rootRule).toBeGreaterThan(5)
+    expect(seen.applied).toBeGreaterThan(60)
+    expect(seen.testFailed).toBeGreaterThan(20)
+    expect(seen.invalid).toBeGreaterThan(60)
+    expect(seen.rootRule).toBeGreaterThan(10)
   }, 90_000)
 })

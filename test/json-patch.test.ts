@@ -142,6 +142,23 @@ describe('applyJsonPatch: arrays', () => {
     expect(view(offline)).toEqual(view(doc))
   })
 
+  it('replacing an array of Y.Maps edits the changed ones in place, so concurrent edits inside them survive', () => {
+    const doc = serverDoc(c => {
+      const list = c.getArray<Y.Map<unknown>>('list')
+      for (const t of ['a', 'b', 'c']) {
+        const m = new Y.Map<unknown>()
+        m.set('t', t)
+        list.push([m])
+      }
+    })
+    const offline = replica(doc)
+    offline.getArray<Y.Map<unknown>>('list').get(1).set('x', 1)
+    patch(doc, [{ op: 'replace', path: '/list', value: [{ t: 'a' }, { t: 'B' }, { t: 'C' }] }])
+    sync(doc, offline)
+    expect(view(doc)).toEqual({ list: [{ t: 'a' }, { t: 'B', x: 1 }, { t: 'C' }] })
+    expect(offline.getArray('list').get(2)).toBeInstanceOf(Y.Map)
+  })
+
   it('rejects an index past the end, a leading zero and a non-number, naming the operation', () => {
     const doc = serverDoc(c => c.getArray('tasks').insert(0, [{ title: 'a' }, { title: 'b' }]))
     expectRejected(doc, [{ op: 'test', path: '/tasks/0/title', value: 'a' }, { op: 'add', path: '/tasks/1/x', value: 1 }, { op: 'replace', path: '/tasks/9', value: 1 }],
@@ -222,8 +239,24 @@ describe('applyJsonPatch: roots', () => {
     expect(client.getMap('settings').get('nested')).toEqual({ a: [1] })
     expect(client.getArray('todo').toJSON()).toEqual(['x', { y: 1 }])
     expect(client.getText('title').toString()).toBe('Hello')
-    // The server's doc itself is not typed by the patch: its roots stay as decoded.
-    expect(doc.share.get('settings')?.constructor).toBe(Y.AbstractType)
+    // A root gets its type on the server's doc when a patch writes to it, as it would in a client;
+    // roots a patch only reads stay as they were decoded.
+    expect(doc.share.get('settings')).toBeInstanceOf(Y.Map)
+    patch(doc, [{ op: 'test', path: '/existing/a', value: 1 }])
+    expect(doc.share.get('existing')?.constructor).toBe(Y.AbstractType)
+  })
+
+  it('a root already defined on the server keeps that type, and is not written while its content says otherwise', () => {
+    const doc = serverDoc(c => c.getText('body').insert(0, 'hello'))
+    // Some host code defined these roots on the room's doc.
+    doc.getArray('list')
+    doc.getArray('body')
+    expect(view(doc)).toEqual({ body: 'hello' })
+    expectRejected(doc, [{ op: 'add', path: '/list', value: 'text' }], 'PATCH_INVALID', 0, /path \/list is a Y.Array \(an array\) and cannot hold a string/)
+    patch(doc, [{ op: 'add', path: '/list', value: [1] }])
+    patch(doc, [{ op: 'test', path: '/body', value: 'hello' }])
+    expectRejected(doc, [{ op: 'replace', path: '/body', value: 'hi' }], 'PATCH_INVALID', 0, /root \/body is defined in this document as a Y.Array \(an array\) but holds a Y.Text/)
+    expect(view(doc)).toEqual({ body: 'hello', list: [1] })
   })
 
   it('replaces a root with a value of its own kind, and refuses another kind or a scalar', () => {
@@ -338,6 +371,9 @@ describe('applyJsonPatch: all or nothing', () => {
       { op: 'remove', path: '/l/0' }
     ], 'PATCH_INVALID', 4, 'operation 4: path /l/0 does not exist')
     expect(view(doc)).toEqual({ m: { a: 1 }, t: 'abc', l: [1] })
+    // Not even the roots it would have written to got a type.
+    for (const name of ['m', 't', 'l']) expect(doc.share.get(name)?.constructor).toBe(Y.AbstractType)
+    expect(doc.share.has('new')).toBe(false)
   })
 
   it('checks the shape of every operation before applying any', () => {
@@ -429,7 +465,7 @@ describe('applyJsonPatch: the update', () => {
     expect(seen).toEqual([origin])
   })
 
-  it('writes every patch to a doc with one client id of its own, not one per patch', () => {
+  it('writes with the doc\'s own client id: one state vector entry for all patches, and no id change', () => {
     const doc = serverDoc(c => c.getArray('l').insert(0, [0]))
     const clientsBefore = Y.decodeStateVector(Y.encodeStateVector(doc)).size
     const ownId = doc.clientID
