@@ -34,8 +34,8 @@ export type Draft = DraftMap | DraftArray | DraftText
 
 /** What a root is, as the JSON view reads it. */
 export type Root =
-  /** `writable` is false when the root was defined in this process as another type than its content is (a client disagrees). */
-  | { kind: 'shared'; draft: Draft; writable: boolean }
+  /** A root with content, read as its content says (a draft of it refuses edits if its defined type disagrees). */
+  | { kind: 'shared'; draft: Draft }
   /** No live content: the view shows null. `shape` is set when the root's type is already defined. */
   | { kind: 'empty'; shape: RootShape | 'xml' | undefined }
   | { kind: 'xml'; value: string }
@@ -69,15 +69,14 @@ export class DraftDoc {
 
   root (name: string): Root | undefined {
     const draft = this.typed.get(name)
-    if (draft !== undefined) return { kind: 'shared', draft, writable: true }
+    if (draft !== undefined) return { kind: 'shared', draft }
     const type = this.doc.share.get(name)
     // A root some code asked for but nobody wrote to is not in the update, so not in the view.
     if (type === undefined || !hasContent(type)) return undefined
     const holds = rootKind(type)
-    const defined = definedShape(type)
     if (holds === 'xml') return { kind: 'xml', value: xmlString(type) }
-    if (holds === 'empty') return { kind: 'empty', shape: defined }
-    return { kind: 'shared', draft: this.wrap(type, holds, name), writable: defined === undefined || defined === holds }
+    if (holds === 'empty') return { kind: 'empty', shape: definedShape(type) }
+    return { kind: 'shared', draft: this.wrap(type, holds, name) }
   }
 
   /** The type root `name` was defined as in this document, even while it has no content. */
