@@ -9,7 +9,7 @@ import type { AwarenessReservations } from './reservations.js'
 import type { Fanout, FanoutRoom } from './fanout/types.js'
 import type { Member } from './member.js'
 import type { Metrics } from './metrics.js'
-import { FANOUT_ORIGIN, LOAD_ORIGIN, isPublished, isRelayed, originOf, senderOf, type Origin } from './origin.js'
+import { FANOUT_ORIGIN, LOAD_ORIGIN, authorOf, isPublished, isRelayed, originOf, senderOf, type Origin } from './origin.js'
 import { decodeAwarenessUpdate, encodeAwareness, type AwarenessEntry, encodeAwarenessUpdate as encodeAwarenessEntries, encodeSyncStep1, encodeSyncStep2, encodeSyncUpdate } from './protocol.js'
 import { binaryFrame } from './wire.js'
 import { mergeMany, WriteQueue, type StoredBatch } from './write-queue.js'
@@ -27,6 +27,11 @@ export interface RoomDeps {
   limits: RoomLimits
   /** Awareness client ids reserved for the identities that left with them (outlives the room). */
   reservations: AwarenessReservations
+  /**
+   * Called after each batch of changes is stored and relayed, with the users
+   * whose changes it holds (for features that follow edits: history, say).
+   */
+  onStored?: (room: Room, change: { update: Uint8Array; authors: string[]; local: boolean }) => void
   /** Called once when the room failed (a write was not stored), so its owner forgets it. */
   onFailed: (room: Room) => void
 }
@@ -196,6 +201,15 @@ export class Room implements FanoutRoom {
     const published = updates.filter((p) => isPublished(p.origin))
     if (published.length > 0) {
       this.deps.fanout.publishUpdate(this.name, published.length === updates.length ? merged : mergeMany(published.map((p) => p.update)))
+    }
+    if (this.deps.onStored !== undefined) {
+      const authors = new Set<string>()
+      for (const p of updates) {
+        const author = authorOf(p.origin)
+        if (author !== undefined) authors.add(author)
+      }
+      const onStored = this.deps.onStored
+      this.callHook('onStored', () => onStored(this, { update: merged, authors: [...authors], local: published.length > 0 }))
     }
   }
 
