@@ -1,18 +1,37 @@
 import { mkdir } from 'node:fs/promises'
+import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as Y from 'yjs'
 import {
   LeveldbPersistence as YLeveldb,
   getCurrentUpdateClock,
+  getLevelBulkEntries,
   getLevelBulkKeys,
   getLevelUpdates,
   getLevelUpdatesEntries
 } from 'y-leveldb'
-import { StorageError, type Persistence } from './types.js'
+import { StorageError, type AddVersionResult, type NewVersion, type Persistence, type VersionInfo, type VersionPolicy, type VersionStore } from './types.js'
+import { chainFor, materialize, parseVersionId, planAdd, planDelete, versionInfo, type ChainOp, type VersionBody, type VersionRow } from './version-chain.js'
 
 /** The y-leveldb key layout, so a data dir stays readable by y-leveldb itself. */
 const updateKey = (doc: string, clock: number) => ['v1', doc, 'update', clock]
 const stateVectorKey = (doc: string) => ['v1_sv', doc]
+
+/**
+ * Versions live beside y-leveldb's keys under a prefix of their own (which
+ * y-leveldb never reads): per document, a metadata row and a data row per
+ * version, and the authors recorded for the next version. In the key
+ * encoding a number sorts after every string, so `[..., END]` bounds every
+ * key that continues `[...]` with strings.
+ */
+const HIST = 'v1_hist'
+const END = 0
+const metaKey = (doc: string, seq: number) => [HIST, doc, 'm', seq]
+const bodyKey = (doc: string, seq: number) => [HIST, doc, 'b', seq]
+const authorKey = (doc: string, author: string) => [HIST, doc, 'a', author]
+/** The last version number handed out, for the whole database: ids are never reused. */
+const SEQ_KEY = ['v1_hist_seq']
+const MAX_SEQ = 2 ** 32 - 1
 
 interface PendingStore {
   docName: string
@@ -32,11 +51,13 @@ interface PendingStore {
  *   in flight joins the next LevelDB batch, so a busy server does one disk
  *   operation per batch, not one per keystroke.
  */
-export class LeveldbPersistence implements Persistence {
+export class LeveldbPersistence implements Persistence, VersionStore {
   readonly name = 'leveldb'
   readonly shared = false
   /** Next free clock per document. LevelDB is locked to this process, so the cache stays true. */
   private readonly clocks = new Map<string, number>()
+  /** The last version number stored (read once; the lock on the directory keeps it true). */
+  private lastSeq: number | undefined
   private queue: PendingStore[] = []
   private draining: Promise<void> | null = null
   private closed = false
@@ -157,12 +178,99 @@ export class LeveldbPersistence implements Persistence {
   async delete (docName: string): Promise<void> {
     await this.tx(async (db) => {
       const keys = await getLevelBulkKeys(db, { gte: ['v1', docName], lt: ['v1', docName, 'zzzzzzz'] })
+      const history = await getLevelBulkKeys(db, { gte: [HIST, docName], lt: [HIST, docName, END] })
       await db.batch([
         { type: 'del', key: stateVectorKey(docName) },
-        ...keys.map((key: unknown) => ({ type: 'del', key }))
+        ...keys.map((key: unknown) => ({ type: 'del', key })),
+        ...history.map((key: unknown) => ({ type: 'del', key }))
       ])
       this.clocks.delete(docName)
     })
+  }
+
+  async addVersion (docName: string, version: NewVersion, policy: VersionPolicy): Promise<AddVersionResult> {
+    // Inside the serialized transaction queue: versions of one document never interleave.
+    return this.tx(async (db) => {
+      const rows = await readRows(db, docName)
+      const authorKeys: unknown[][] = await getLevelBulkKeys(db, { gte: [HIST, docName, 'a'], lt: [HIST, docName, 'a', END] })
+      const plan = await planAdd(rows, (seq) => readBody(db, docName, seq), version, policy, authorKeys.map((key) => key[3] as string))
+      if ('result' in plan) return plan.result
+      const seq = await this.nextSeq(db)
+      // One atomic batch: the version, the retention it causes, the authors it takes.
+      await db.batch([
+        ...this.chainOps(docName, plan.ops, seq),
+        { type: 'put', key: SEQ_KEY, value: encodeNumber(seq) },
+        ...authorKeys.map((key) => ({ type: 'del', key }))
+      ])
+      this.lastSeq = seq
+      return { added: versionInfo({ ...plan.row, seq }) }
+    })
+  }
+
+  async listVersions (docName: string, options: { after?: string; limit?: number } = {}): Promise<VersionInfo[]> {
+    const before = options.after === undefined ? MAX_SEQ + 1 : parseVersionId(options.after) ?? 0
+    const limit = options.limit ?? 100
+    if (before <= 1 || limit <= 0) return []
+    return this.tx(async (db) => {
+      const entries = await getLevelBulkEntries(db, { gte: metaKey(docName, 0), lt: metaKey(docName, Math.min(before, MAX_SEQ)), reverse: true, limit })
+      return entries.map(({ key, value }) => versionInfo(decodeMeta(key[3] as number, value)))
+    })
+  }
+
+  async getVersion (docName: string, id: string): Promise<{ version: VersionInfo; update: Uint8Array } | null> {
+    const seq = parseVersionId(id)
+    if (seq === undefined || seq > MAX_SEQ) return null
+    return this.tx(async (db) => {
+      const chain = chainFor(await readRows(db, docName, seq), seq)
+      if (chain.length === 0) return null
+      const datas: Uint8Array[] = []
+      for (const row of chain) datas.push((await readBody(db, docName, row.seq)).data)
+      return { version: versionInfo(chain[chain.length - 1]), update: materialize(datas) }
+    })
+  }
+
+  async deleteVersion (docName: string, id: string): Promise<boolean> {
+    const seq = parseVersionId(id)
+    if (seq === undefined || seq > MAX_SEQ) return false
+    return this.tx(async (db) => {
+      const ops = await planDelete(await readRows(db, docName), (s) => readBody(db, docName, s), seq)
+      if (ops === null) return false
+      await db.batch(this.chainOps(docName, ops, 0))
+      return true
+    })
+  }
+
+  async addAuthors (docName: string, authors: string[]): Promise<void> {
+    if (authors.length === 0) return
+    await this.tx(async (db) => {
+      await db.batch(authors.map((author) => ({ type: 'put', key: authorKey(docName, author), value: Buffer.alloc(0) })))
+    })
+  }
+
+  private async nextSeq (db: any): Promise<number> {
+    if (this.lastSeq === undefined) {
+      const stored = await getValue(db, SEQ_KEY)
+      this.lastSeq = stored === undefined ? 0 : decodeNumber(stored)
+    }
+    if (this.lastSeq >= MAX_SEQ) throw new StorageError('leveldb: version numbers are exhausted')
+    return this.lastSeq + 1
+  }
+
+  /** A plan's operations as LevelDB batch entries (`seq`: the number of the inserted version). */
+  private chainOps (docName: string, ops: ChainOp[], seq: number): Array<{ type: 'put' | 'del'; key: unknown[]; value?: Buffer }> {
+    const out: Array<{ type: 'put' | 'del'; key: unknown[]; value?: Buffer }> = []
+    for (const op of ops) {
+      if (op.op === 'delete') {
+        out.push({ type: 'del', key: metaKey(docName, op.seq) }, { type: 'del', key: bodyKey(docName, op.seq) })
+      } else if (op.op === 'rewrite') {
+        out.push({ type: 'put', key: metaKey(docName, op.row.seq), value: encodeMeta(op.row) })
+        out.push({ type: 'put', key: bodyKey(docName, op.row.seq), value: encodeBody(op.body) })
+      } else {
+        out.push({ type: 'put', key: metaKey(docName, seq), value: encodeMeta({ ...op.row, seq }) })
+        out.push({ type: 'put', key: bodyKey(docName, seq), value: encodeBody(op.body) })
+      }
+    }
+    return out
   }
 
   async list (options: { after?: string; limit?: number } = {}): Promise<string[]> {
@@ -187,6 +295,53 @@ export class LeveldbPersistence implements Persistence {
     while (this.draining !== null) await this.draining
     await this.tx(async (db) => { await db.close() })
     this.closed = true
+  }
+}
+
+/** The version rows of a document, oldest first (up to `until` when given). */
+async function readRows (db: any, docName: string, until = MAX_SEQ): Promise<VersionRow[]> {
+  const entries = await getLevelBulkEntries(db, { gte: metaKey(docName, 0), lte: metaKey(docName, until) })
+  return entries.map(({ key, value }) => decodeMeta(key[3] as number, value))
+}
+
+async function readBody (db: any, docName: string, seq: number): Promise<VersionBody> {
+  const value = await getValue(db, bodyKey(docName, seq))
+  if (value === undefined) throw new StorageError(`leveldb: the data of version ${seq} of "${docName}" is missing`)
+  const decoder = decoding.createDecoder(value)
+  return { sv: decoding.readVarUint8Array(decoder), data: decoding.readVarUint8Array(decoder) }
+}
+
+function encodeBody (body: VersionBody): Buffer {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint8Array(encoder, body.sv)
+  encoding.writeVarUint8Array(encoder, body.data)
+  return Buffer.from(encoding.toUint8Array(encoder))
+}
+
+function encodeMeta (row: VersionRow): Buffer {
+  const { seq: _seq, ...meta } = row
+  return Buffer.from(JSON.stringify(meta))
+}
+
+function decodeMeta (seq: number, value: Uint8Array): VersionRow {
+  return { ...JSON.parse(Buffer.from(value).toString('utf8')), seq }
+}
+
+function encodeNumber (n: number): Buffer {
+  return Buffer.from(String(n))
+}
+
+function decodeNumber (value: Uint8Array): number {
+  return Number(Buffer.from(value).toString('utf8'))
+}
+
+/** The value at `key`, or undefined (level throws or answers undefined for a missing key, by version). */
+async function getValue (db: any, key: unknown[]): Promise<Uint8Array | undefined> {
+  try {
+    return (await db.get(key)) ?? undefined
+  } catch (err) {
+    if ((err as { notFound?: boolean; code?: string }).notFound === true || (err as { code?: string }).code === 'LEVEL_NOT_FOUND') return undefined
+    throw err
   }
 }
 

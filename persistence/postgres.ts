@@ -1,6 +1,7 @@
 import pg from 'pg'
 import * as Y from 'yjs'
-import { StorageError, type Persistence } from './types.js'
+import { StorageError, type AddVersionResult, type NewVersion, type Persistence, type VersionInfo, type VersionPolicy, type VersionStore } from './types.js'
+import { materialize, parseVersionId, planAdd, planDelete, versionInfo, type ChainOp, type VersionBody, type VersionRow } from './version-chain.js'
 
 /** Options of {@link PostgresPersistence.open}. */
 export interface PostgresOptions {
@@ -103,6 +104,31 @@ const MIGRATIONS: Array<(s: string) => string[]> = [
       created_at timestamptz NOT NULL DEFAULT now()
     )`,
     `CREATE INDEX IF NOT EXISTS updates_doc_id ON ${s}.updates (doc, id)`
+  ],
+  (s) => [
+    // Version history (see version-chain.ts): `data` is a whole snapshot
+    // when `keyframe`, else a diff against the row before it.
+    `CREATE TABLE IF NOT EXISTS ${s}.versions (
+      seq bigserial PRIMARY KEY,
+      doc text COLLATE "C" NOT NULL,
+      kind text NOT NULL,
+      label text,
+      authors text[] NOT NULL,
+      created_at timestamptz NOT NULL,
+      bytes bigint NOT NULL,
+      keyframe boolean NOT NULL,
+      stored_bytes bigint NOT NULL,
+      sv bytea NOT NULL,
+      data bytea NOT NULL
+    )`,
+    `CREATE INDEX IF NOT EXISTS versions_doc_seq ON ${s}.versions (doc, seq)`,
+    // Users whose changes went in since the latest version, written by every
+    // instance that saw them and taken by whichever records the next version.
+    `CREATE TABLE IF NOT EXISTS ${s}.version_authors (
+      doc text COLLATE "C" NOT NULL,
+      author text NOT NULL,
+      PRIMARY KEY (doc, author)
+    )`
   ]
 ]
 
@@ -115,7 +141,7 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * Shared storage for clusters: every update is one row, appended by group
  * commit and merged by compaction. Several instances may use the same schema.
  */
-export class PostgresPersistence implements Persistence {
+export class PostgresPersistence implements Persistence, VersionStore {
   readonly name = 'postgres'
   readonly shared = true
   readonly stats: PostgresStats = { writes: 0, rows: 0, compactions: 0, compactionsSkipped: 0 }
@@ -123,6 +149,8 @@ export class PostgresPersistence implements Persistence {
   private readonly pool: pg.Pool
   private readonly schema: string
   private readonly table: string
+  private readonly versions: string
+  private readonly authors: string
   private readonly maxBatchRows: number
   private readonly maxBatchBytes: number
   private readonly gc: boolean
@@ -146,6 +174,8 @@ export class PostgresPersistence implements Persistence {
     this.schema = options.schema
     this.checkTimeoutMs = options.checkTimeoutMs
     this.table = `${quoteIdent(options.schema)}.updates`
+    this.versions = `${quoteIdent(options.schema)}.versions`
+    this.authors = `${quoteIdent(options.schema)}.version_authors`
     this.maxBatchRows = options.maxBatchRows
     this.maxBatchBytes = options.maxBatchBytes
     this.gc = options.gc
@@ -269,8 +299,124 @@ export class PostgresPersistence implements Persistence {
       // Waits for a compaction of the document to finish. Both touch the same
       // rows in different orders, which would otherwise deadlock.
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [this.schema, docName])
+      await this.lockVersions(client, docName)
       await client.query(`DELETE FROM ${this.table} WHERE doc = $1`, [docName])
+      await client.query(`DELETE FROM ${this.versions} WHERE doc = $1`, [docName])
+      await client.query(`DELETE FROM ${this.authors} WHERE doc = $1`, [docName])
     })
+  }
+
+  /**
+   * Every instance plans and writes a document's versions under one
+   * transaction-scoped advisory lock, so two instances that record an
+   * automatic version of the same state at the same moment see each other:
+   * the second finds the first's version holding its state and skips.
+   */
+  async addVersion (docName: string, version: NewVersion, policy: VersionPolicy): Promise<AddVersionResult> {
+    this.assertOpen()
+    return await this.transaction(`cannot store a version of "${docName}"`, async (client) => {
+      await this.lockVersions(client, docName)
+      const rows = await this.versionRows(client, docName)
+      const recorded = (await client.query<{ author: string }>(`SELECT author FROM ${this.authors} WHERE doc = $1`, [docName])).rows.map((r) => r.author)
+      const plan = await planAdd(rows, (seq) => this.versionBody(client, seq), version, policy, recorded)
+      if ('result' in plan) return plan.result
+      const seq = await this.applyChain(client, docName, plan.ops)
+      // Authors recorded after the read above stay for the next version.
+      await client.query(`DELETE FROM ${this.authors} WHERE doc = $1 AND author = ANY($2::text[])`, [docName, recorded])
+      return { added: versionInfo({ ...plan.row, seq }) }
+    })
+  }
+
+  async listVersions (docName: string, options: { after?: string; limit?: number } = {}): Promise<VersionInfo[]> {
+    this.assertOpen()
+    const before = options.after === undefined ? Number.MAX_SAFE_INTEGER : parseVersionId(options.after) ?? 0
+    const res = await this.query<PgVersionRow>(
+      `SELECT ${META_COLUMNS} FROM ${this.versions} WHERE doc = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`,
+      [docName, before, options.limit ?? 100],
+      `cannot list the versions of "${docName}"`
+    )
+    return res.rows.map((r) => versionInfo(toRow(r)))
+  }
+
+  async getVersion (docName: string, id: string): Promise<{ version: VersionInfo; update: Uint8Array } | null> {
+    this.assertOpen()
+    const seq = parseVersionId(id)
+    if (seq === undefined) return null
+    // One statement, so a fold running meanwhile (which rewrites and deletes
+    // rows of the chain) is seen entirely or not at all.
+    const res = await this.query<PgVersionRow & { data: Buffer }>(
+      `SELECT ${META_COLUMNS}, data FROM ${this.versions}
+       WHERE doc = $1 AND seq <= $2
+         AND seq >= COALESCE((SELECT max(seq) FROM ${this.versions} WHERE doc = $1 AND seq <= $2 AND keyframe), 0)
+       ORDER BY seq`,
+      [docName, seq],
+      `cannot read a version of "${docName}"`
+    )
+    const last = res.rows[res.rows.length - 1]
+    if (last === undefined || Number(last.seq) !== seq) return null
+    return { version: versionInfo(toRow(last)), update: materialize(res.rows.map((r) => bytes(r.data))) }
+  }
+
+  async deleteVersion (docName: string, id: string): Promise<boolean> {
+    this.assertOpen()
+    const seq = parseVersionId(id)
+    if (seq === undefined) return false
+    return await this.transaction(`cannot delete a version of "${docName}"`, async (client) => {
+      await this.lockVersions(client, docName)
+      const ops = await planDelete(await this.versionRows(client, docName), (s) => this.versionBody(client, s), seq)
+      if (ops === null) return false
+      await this.applyChain(client, docName, ops)
+      return true
+    })
+  }
+
+  async addAuthors (docName: string, authors: string[]): Promise<void> {
+    this.assertOpen()
+    if (authors.length === 0) return
+    await this.query(
+      `INSERT INTO ${this.authors} (doc, author) SELECT $1, a FROM unnest($2::text[]) AS a ON CONFLICT DO NOTHING`,
+      [docName, authors],
+      `cannot record the authors of "${docName}"`
+    )
+  }
+
+  private async lockVersions (client: pg.PoolClient, docName: string): Promise<void> {
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [this.schema, `versions:${docName}`])
+  }
+
+  private async versionRows (client: pg.PoolClient, docName: string): Promise<VersionRow[]> {
+    const res = await client.query<PgVersionRow>(`SELECT ${META_COLUMNS} FROM ${this.versions} WHERE doc = $1 ORDER BY seq`, [docName])
+    return res.rows.map(toRow)
+  }
+
+  private async versionBody (client: pg.PoolClient, seq: number): Promise<VersionBody> {
+    const res = await client.query<{ sv: Buffer; data: Buffer }>(`SELECT sv, data FROM ${this.versions} WHERE seq = $1`, [seq])
+    if (res.rows.length === 0) throw new StorageError(`the data of version ${seq} is missing`)
+    return { sv: bytes(res.rows[0].sv), data: bytes(res.rows[0].data) }
+  }
+
+  /** Writes a plan's operations in the caller's transaction; returns the inserted row's seq (0 when none). */
+  private async applyChain (client: pg.PoolClient, docName: string, ops: ChainOp[]): Promise<number> {
+    let inserted = 0
+    for (const op of ops) {
+      if (op.op === 'delete') {
+        await client.query(`DELETE FROM ${this.versions} WHERE seq = $1`, [op.seq])
+      } else if (op.op === 'rewrite') {
+        await client.query(
+          `UPDATE ${this.versions} SET keyframe = $2, stored_bytes = $3, data = $4 WHERE seq = $1`,
+          [op.row.seq, op.row.keyframe, op.row.storedBytes, buffer(op.body.data)]
+        )
+      } else {
+        const { row, body } = op
+        const res = await client.query<{ seq: string }>(
+          `INSERT INTO ${this.versions} (doc, kind, label, authors, created_at, bytes, keyframe, stored_bytes, sv, data)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq`,
+          [docName, row.kind, row.label, row.authors, new Date(row.createdAt), row.bytes, row.keyframe, row.storedBytes, buffer(body.sv), buffer(body.data)]
+        )
+        inserted = Number(res.rows[0].seq)
+      }
+    }
+    return inserted
   }
 
   async list (options: { after?: string; limit?: number } = {}): Promise<string[]> {
@@ -546,6 +692,41 @@ export class PostgresPersistence implements Persistence {
   private assertOpen (): void {
     if (this.closing !== null) throw new StorageError('Postgres storage is closed')
   }
+}
+
+const META_COLUMNS = 'seq, kind, label, authors, created_at, bytes, keyframe, stored_bytes'
+
+interface PgVersionRow {
+  seq: string
+  kind: VersionRow['kind']
+  label: string | null
+  authors: string[]
+  created_at: Date
+  bytes: string
+  keyframe: boolean
+  stored_bytes: string
+}
+
+function toRow (r: PgVersionRow): VersionRow {
+  return {
+    seq: Number(r.seq),
+    kind: r.kind,
+    label: r.label,
+    authors: r.authors,
+    createdAt: r.created_at.getTime(),
+    bytes: Number(r.bytes),
+    keyframe: r.keyframe,
+    storedBytes: Number(r.stored_bytes)
+  }
+}
+
+/** A plain view of a Buffer (the interface speaks Uint8Array). */
+function bytes (b: Buffer): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+}
+
+function buffer (u: Uint8Array): Buffer {
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 }
 
 /**

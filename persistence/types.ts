@@ -27,7 +27,7 @@ export interface Persistence {
    * rows it merged. Safe to run while `store` is called concurrently.
    */
   compact(docName: string): Promise<void>
-  /** Removes the document and all its updates. */
+  /** Removes the document, all its updates, its versions and its recorded authors. */
   delete(docName: string): Promise<void>
   /** Stored document names in ascending order, after `after`, at most `limit`. */
   list(options?: { after?: string; limit?: number }): Promise<string[]>
@@ -35,7 +35,90 @@ export interface Persistence {
   check(): Promise<void>
   /** Flushes what is pending and releases the storage. Safe to call twice. */
   close(): Promise<void>
+  // Version history (every adapter of this package has it; an adapter
+  // written for an older version may not, and the server then answers
+  // history requests with HISTORY_UNAVAILABLE).
+  addVersion?: VersionStore['addVersion']
+  listVersions?: VersionStore['listVersions']
+  getVersion?: VersionStore['getVersion']
+  deleteVersion?: VersionStore['deleteVersion']
+  addAuthors?: VersionStore['addAuthors']
 }
+
+/** The version-history part of a storage adapter. */
+export interface VersionStore {
+  /**
+   * Stores a version of the document (see `version-chain.ts` for how it is
+   * kept: a diff against the version before it, or a whole snapshot), in
+   * one atomic write together with what `policy` asks: retention of
+   * automatic versions, the limit on kept versions, and taking the authors
+   * recorded by `addAuthors`. Concurrent calls for one document run one
+   * after the other, also across instances sharing the store, so the
+   * checks see each other's versions. Resolves once stored.
+   */
+  addVersion(docName: string, version: NewVersion, policy: VersionPolicy): Promise<AddVersionResult>
+  /** Versions of the document, newest first: those older than `after` (an id), at most `limit`. */
+  listVersions(docName: string, options?: { after?: string; limit?: number }): Promise<VersionInfo[]>
+  /** One version and the whole document as of it (one Yjs update); null when there is no such version. */
+  getVersion(docName: string, id: string): Promise<{ version: VersionInfo; update: Uint8Array } | null>
+  /** Deletes one version (the versions after it stay readable); false when there was none. */
+  deleteVersion(docName: string, id: string): Promise<boolean>
+  /**
+   * Records users whose changes went into the document since its latest
+   * version, so that the next version names them whichever instance makes it.
+   */
+  addAuthors(docName: string, authors: string[]): Promise<void>
+}
+
+/** Whether an adapter stores versions. */
+export function hasVersions (p: Persistence): p is Persistence & VersionStore {
+  return typeof p.addVersion === 'function' && typeof p.listVersions === 'function' && typeof p.getVersion === 'function' &&
+    typeof p.deleteVersion === 'function' && typeof p.addAuthors === 'function'
+}
+
+export type VersionKind = 'auto' | 'named' | 'backup'
+
+/** A version as the API shows it. */
+export interface VersionInfo {
+  /** Opaque, unique within the document, never reused. */
+  id: string
+  /** ISO 8601. */
+  createdAt: string
+  label: string | null
+  kind: VersionKind
+  /** Users whose changes went into the document since the version before, sorted. */
+  authors: string[]
+  /** Size of the whole document as of this version (one Yjs update), in bytes. */
+  bytes: number
+}
+
+export interface NewVersion {
+  kind: VersionKind
+  label: string | null
+  /** The whole document as one Yjs update. */
+  snapshot: Uint8Array
+  /** Authors the caller knows of; joined with those recorded by `addAuthors`. */
+  authors: string[]
+  /** Milliseconds since the epoch. */
+  createdAt: number
+}
+
+/** What `addVersion` checks and does in the same atomic write. */
+export interface VersionPolicy {
+  /** Automatic versions kept per document: the oldest ones beyond it are deleted. */
+  keepAuto: number
+  /** Named and backup versions allowed per document: a new one beyond it is refused. */
+  maxKept: number
+  /** Skip when the newest version already holds everything the snapshot holds. */
+  skipIfUnchanged?: boolean
+  /** Skip when the newest version is younger than this many milliseconds (at `createdAt`). */
+  skipIfNewerThanMs?: number
+}
+
+export type AddVersionResult =
+  | { added: VersionInfo }
+  | { skipped: 'unchanged' | 'recent' }
+  | { refused: 'limit' }
 
 /** Thrown (or rejected) by adapters when the storage failed. */
 export class StorageError extends Error {

@@ -13,6 +13,7 @@ import { PostgresPersistence } from '../persistence/postgres.js'
 import { StorageError, type Persistence } from '../persistence/types.js'
 import { createServer } from '../src/index.js'
 import { client, until } from './helpers.js'
+import { versionConformance } from './persistence.versions.js'
 
 const DATABASE_URL = process.env.TANDEM_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
@@ -124,6 +125,23 @@ export function persistenceConformance (factory: AdapterFactory): void {
         await p.close()
       }
     }
+
+    describe('versions', () => {
+      versionConformance({
+        // A second adapter on the same location, where instances share the store.
+        withStorage: (fn) => withStorage((p, where) => fn(p, p.shared ? () => where.open() : undefined)),
+        durable: factory.durable,
+        reopen: async (fn) => {
+          const where = await factory.location()
+          const p = await where.open()
+          try {
+            await fn(p, () => where.open())
+          } finally {
+            await p.close()
+          }
+        }
+      })
+    })
 
     it('loads an empty list for a document never stored, and checks healthy', () => withStorage(async (p) => {
       expect(await p.load('never')).toEqual([])

@@ -9,4 +9,5 @@ declare module 'y-leveldb' {
   export function getLevelUpdates (db: any, docName: string, opts?: object): Promise<Uint8Array[]>
   export function getLevelUpdatesEntries (db: any, docName: string, opts?: object): Promise<Array<{ key: any[]; value: Uint8Array }>>
   export function getLevelBulkKeys (db: any, opts: object): Promise<any[]>
+  export function getLevelBulkEntries (db: any, opts: object): Promise<Array<{ key: any[]; value: Uint8Array }>>
 }
