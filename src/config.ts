@@ -146,6 +146,35 @@ export interface ServerOptions {
   maxDocNameBytes?: number
   /** TCP listen backlog, so a connection storm is queued rather than dropped. @default 4096 */
   backlog?: number
+  /**
+   * An automatic version of a document is taken once it has been changed
+   * and then left alone this long. 0 turns automatic versions off.
+   * @default 30000
+   */
+  historyIdleMs?: number
+  /** …and at least this often while changes go on. @default 600000 */
+  historyMaxIntervalMs?: number
+  /**
+   * Automatic versions kept per document; the oldest go first. Bounds the
+   * storage automatic versions take. @default 100
+   */
+  historyKeep?: number
+  /**
+   * Named and backup versions one document may keep (a restore makes a
+   * backup). Bounds what a write-grant holder can make a document store by
+   * creating versions (or restoring) in a loop; beyond it, creating or
+   * restoring answers 409 until versions are deleted. @default 1000
+   */
+  historyMaxNamedVersions?: number
+  /** Longest version label, in characters. Bounds what one label can store. @default 200 */
+  historyMaxLabelChars?: number
+  /**
+   * Version writes (create, restore, delete) per minute one identity may
+   * make, across documents. Each costs a snapshot or a diff of the whole
+   * document and a storage write: this bounds the CPU and storage churn
+   * of a write-grant holder doing it in a loop. @default 60
+   */
+  historyWritesPerMinute?: number
   /** Webhook called (debounced per document) after a document changes. */
   webhookUrl?: string
   /** HMAC-SHA256 secret for the webhook signature header. */
@@ -180,7 +209,13 @@ export const DEFAULTS = Object.freeze({
   compactAfterUpdates: 500,
   trustProxy: false,
   maxDocNameBytes: 512,
-  backlog: 4096
+  backlog: 4096,
+  historyIdleMs: 30_000,
+  historyMaxIntervalMs: 600_000,
+  historyKeep: 100,
+  historyMaxNamedVersions: 1000,
+  historyMaxLabelChars: 200,
+  historyWritesPerMinute: 60
 })
 
 export type { Access }
@@ -195,7 +230,8 @@ const positiveIntegers = [
   'maxBufferedBytes', 'maxPendingBytes', 'loadTimeoutMs', 'pingIntervalMs', 'compactAfterUpdates',
   'maxDocNameBytes', 'backlog', 'maxDocumentBytes', 'maxNestingDepth', 'maxAwarenessStateBytes',
   'maxAwarenessClientsPerConnection', 'maxAwarenessBytesPerDoc', 'awarenessReclaimMs', 'identityMessagesPerSec',
-  'identityBytesPerSec', 'syncWorkBytesPerSec', 'idleSocketTimeoutMs'
+  'identityBytesPerSec', 'syncWorkBytesPerSec', 'idleSocketTimeoutMs', 'historyMaxIntervalMs', 'historyKeep',
+  'historyMaxNamedVersions', 'historyMaxLabelChars', 'historyWritesPerMinute'
 ] as const
 
 /** Fills defaults, validates, rejects contradictions, and freezes. */
@@ -221,5 +257,7 @@ export function resolveConfig (options: ServerOptions = {}): Config {
   }
   if ((config.redisInstanceTtlMs ?? 6000) <= (config.redisHeartbeatMs ?? 2000)) invalid('redisInstanceTtlMs must be greater than redisHeartbeatMs')
   if (config.webhookSecret !== undefined && config.webhookUrl === undefined) invalid('a webhook secret needs a webhook URL')
+  // 0 turns automatic versions off; anything else is a period.
+  if (!Number.isInteger(config.historyIdleMs) || config.historyIdleMs < 0) invalid(`historyIdleMs must be 0 (off) or a positive integer, got ${String(config.historyIdleMs)}`)
   return Object.freeze(config)
 }

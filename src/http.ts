@@ -14,6 +14,8 @@ import { TandemError, type ErrorCode, ErrorCodes } from './errors.js'
 import type { Origin } from './origin.js'
 import { safeUrl } from './logger.js'
 import { DocNameError, decodeDocName } from './request.js'
+import { handleCors } from './cors.js'
+import { versionRoutes, type VersionRouteDeps } from './http-versions.js'
 
 /** What the routes need once storage is open. */
 export interface HttpServices {
@@ -23,7 +25,11 @@ export interface HttpServices {
 }
 
 /** What the HTTP routes need from the server. */
-export interface HttpDeps {
+export interface HttpDeps extends VersionRouteDeps {
+  /** Browser origins allowed to call the API (CORS); unset allows all. */
+  allowedOrigins?: string[]
+  /** Called before a document is deleted, so nothing more is recorded for it (history). */
+  forgetDoc?: (docName: string) => Promise<void>
   /** Largest request body accepted. */
   maxMessageBytes: number
   /** Counts a request of `bytes` body bytes against its identity's rate limit; returns the refusal reason, or null. */
@@ -63,6 +69,8 @@ const routes: Route[] = [
   { method: 'GET', pattern: /^\/docs\/?$/, handler: listDocs },
   { method: 'POST', pattern: new RegExp(`^/docs/${DOC}/update$`), handler: postUpdate },
   { method: 'GET', pattern: new RegExp(`^/docs/${DOC}/presence$`), handler: presence },
+  // Before GET and DELETE /docs/:name, which would take `…/versions` as part of a name.
+  ...versionRoutes<HttpDeps>({ grantFor, admit, sendJson, readBody }),
   { method: 'GET', pattern: new RegExp(`^/docs/${DOC}$`), handler: getDoc },
   { method: 'DELETE', pattern: new RegExp(`^/docs/${DOC}$`), handler: deleteDoc }
 ]
@@ -81,6 +89,7 @@ const STARTING_WAIT_MS = 500
 /** Serves one request on a tandem route; answers 404 for any other path. */
 export async function handleHttp (deps: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = (req.url ?? '/').split('?')[0]
+  if (handleCors(req, res, deps.allowedOrigins)) return
   try {
     const matching = routes.filter((r) => r.pattern.test(path))
     if (matching.length === 0) throw new TandemError('NOT_FOUND', `no route for ${path}`)
@@ -261,6 +270,7 @@ async function deleteDoc (deps: HttpDeps, req: IncomingMessage, res: ServerRespo
   await adminGrant(deps, req, 'write')
   const ctx = await open(deps)
   if (ctx.isShuttingDown()) throw new TandemError('SHUTTING_DOWN', 'the server is shutting down')
+  await ctx.forgetDoc?.(docName)
   const closed = ctx.closeDocConnections(docName, CloseCode.DOC_DELETED, 'document deleted')
   await ctx.rooms.evict(docName)
   await ctx.persistence.delete(docName)

@@ -20,6 +20,10 @@ import { createAdmitter, IdentityLimits, IpConnectionCounter } from './limits.js
 import { clientIp } from './request.js'
 import { guardSockets } from './sockets.js'
 import { AwarenessReservations } from './reservations.js'
+import { hasVersions } from '../persistence/types.js'
+import { History, type HistoryApi, type HistoryRoom } from './history/service.js'
+import { HistoryWriteLimit } from './history/write-limit.js'
+import type { Room } from './room.js'
 
 export interface TandemServer {
   /** The resolved, frozen configuration. */
@@ -50,6 +54,8 @@ export interface TandemServer {
   close(): Promise<void>
   /** Resolves once storage (and fan-out) are open. */
   ready(): Promise<void>
+  /** Version history of documents: list, create, get, restore, delete (see `HistoryApi`). */
+  readonly history: HistoryApi
 }
 
 let nextConnectionId = 1
@@ -137,11 +143,50 @@ export function createServer (options: ServerOptions = {}): TandemServer {
         limits: config,
         reservations: new AwarenessReservations(config.awarenessReclaimMs),
         loadTimeoutMs: config.loadTimeoutMs,
-        onCountChange: (n) => metrics.rooms.set(n)
+        onCountChange: (n) => metrics.rooms.set(n),
+        onStored: (room, change) => historyService().changed(room.name, change.authors, change.local)
       })
     }
     return registry
   }
+
+  // Version history, created with the registry it loads documents through.
+  let history: History | undefined
+  const historyService = (): History => {
+    if (history === undefined) {
+      if (persistence === undefined) throw new TandemError('STORAGE_FAILED', 'storage is not open yet')
+      history = new History({
+        store: hasVersions(persistence) ? persistence : undefined,
+        shared: persistence.shared,
+        acquire: (name) => rooms().acquire(name),
+        release: (room) => rooms().release(room as Room),
+        peek: (name) => registry?.peek(name),
+        limits: config,
+        logger,
+        registry: metrics.registry
+      })
+      if (!hasVersions(persistence)) logger.warn('the storage adapter keeps no versions: version history is off')
+    }
+    return history
+  }
+  /** The history once storage is open; refused while shutting down. */
+  const openHistory = async (): Promise<History> => {
+    try {
+      await ready
+    } catch (err) {
+      throw new TandemError('STORAGE_FAILED', `storage is not available: ${(err as Error).message}`)
+    }
+    if (shuttingDown) throw new TandemError('SHUTTING_DOWN', 'the server is shutting down')
+    return historyService()
+  }
+  const historyApi: HistoryApi = {
+    list: async (name, options) => await (await openHistory()).list(name, options),
+    create: async (name, options) => await (await openHistory()).create(name, options),
+    get: async (name, id, options) => await (await openHistory()).get(name, id, options),
+    restore: async (name, id, options) => await (await openHistory()).restore(name, id, options),
+    delete: async (name, id) => { await (await openHistory()).delete(name, id) }
+  }
+  const historyWrites = new HistoryWriteLimit(config.historyWritesPerMinute)
 
   if (config.authSecret === undefined && config.authPublicKey === undefined && config.hooks.authenticate === undefined) {
     logger.warn('no auth configured (--auth-secret, --auth-public-key or an authenticate hook): every document is open to everyone who can reach this server')
@@ -156,6 +201,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
       }
     }
     identities.sweep()
+    historyWrites.sweep()
   }, config.pingIntervalMs)
   pingTimer.unref()
 
@@ -190,6 +236,16 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     startedAt,
     isShuttingDown: () => shuttingDown,
     connectionCount: () => connections.size,
+    history: historyApi,
+    // A label of historyMaxLabelChars characters, escaped, and room to spare.
+    maxVersionBodyBytes: Math.max(64 * 1024, 16 * config.historyMaxLabelChars + 1024),
+    allowHistoryWrite: (req, userId) => {
+      if (historyWrites.take(identityOf(userId, clientIp(req, config.trustProxy)))) return true
+      metrics.rateLimited.inc({ kind: 'history-writes' })
+      return false
+    },
+    allowedOrigins: config.allowedOrigins,
+    forgetDoc: async (docName) => { await history?.forget(docName) },
     closeDocConnections: (docName, code, reason) => {
       let n = 0
       for (const conn of [...connections]) {
@@ -387,8 +443,9 @@ export function createServer (options: ServerOptions = {}): TandemServer {
       // 2. close clients
       const closing = [...connections]
       for (const conn of closing) conn.close(CloseCode.GOING_AWAY, 'server shutting down')
-      // 3. store every pending write and unload
+      // 3. take the automatic versions still due, store every pending write and unload
       try { await ready } catch { /* storage never opened */ }
+      await history?.close().catch((err) => logger.warn({ err }, 'closing the history failed'))
       if (registry !== undefined) await registry.close()
       await webhook?.close()
       // 4. close fan-out and storage
@@ -422,7 +479,8 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     handleRequest,
     handleUpgrade,
     close,
-    ready: () => ready
+    ready: () => ready,
+    history: historyApi
   }
 }
 
