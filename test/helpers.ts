@@ -175,3 +175,31 @@ export function testScope () {
     }
   }
 }
+
+/** A clock whose time moves only when the test says so; timers fire as it passes them. */
+export function manualClock (start = 1_000_000): { now: () => number; setTimeout: (fn: () => void, ms: number) => unknown; clearTimeout: (handle: unknown) => void; advance: (ms: number) => void; pending: () => number } {
+  let now = start
+  let nextId = 1
+  const timers = new Map<number, { at: number; fn: () => void }>()
+  return {
+    now: () => now,
+    setTimeout: (fn, ms) => {
+      const id = nextId++
+      timers.set(id, { at: now + ms, fn })
+      return id
+    },
+    clearTimeout: (handle) => { timers.delete(handle as number) },
+    advance (ms: number) {
+      const until = now + ms
+      for (let guard = 0; guard < 1000; guard++) {
+        const due = [...timers.entries()].filter(([, t]) => t.at <= until).sort((a, b) => a[1].at - b[1].at)[0]
+        if (due === undefined) break
+        timers.delete(due[0])
+        now = due[1].at
+        due[1].fn()
+      }
+      now = until
+    },
+    pending: () => timers.size
+  }
+}
