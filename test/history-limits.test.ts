@@ -21,7 +21,7 @@ async function post (running: Running, path: string, body?: string, token?: stri
 async function seed (running: Running, doc: string, text: string): Promise<void> {
   const source = new Y.Doc()
   source.getText('text').insert(0, text)
-  const res = await fetch(`${running.http}/docs/${encodeURIComponent(doc)}/update`, { method: 'POST', body: Y.encodeStateAsUpdate(source) })
+  const res = await fetch(`${running.http}/docs/${encodeURIComponent(doc)}/update`, { method: 'POST', body: Buffer.from(Y.encodeStateAsUpdate(source)) })
   expect(res.status).toBe(200)
 }
 

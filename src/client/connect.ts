@@ -9,6 +9,7 @@ import { Awareness } from 'y-protocols/awareness'
 import { WebsocketProvider } from 'y-websocket'
 import { IndexeddbPersistence } from 'y-indexeddb'
 import { Emitter } from './emitter.js'
+import { createHistoryClient, httpUrlOf, type HistoryClient } from './history.js'
 import { Presence } from './presence.js'
 import { register, type Register, type RegisterSchema } from './register.js'
 import { SavedTracker, type SaveStatus } from './saved.js'
@@ -67,6 +68,16 @@ export interface ConnectOptions {
    * @default 2500
    */
   maxBackoffMs?: number
+  /**
+   * The server's HTTP base URL, for `history`.
+   * @default the WebSocket URL with http(s) for ws(s)
+   */
+  httpUrl?: string
+  /**
+   * The fetch implementation `history` uses.
+   * @default globalThis.fetch
+   */
+  fetch?: typeof globalThis.fetch
 }
 
 export type ClientEvents = {
@@ -83,6 +94,8 @@ export interface TandemClient {
   readonly local: IndexeddbPersistence | null
   /** `saving`, `saved` or `offline`, as last emitted by the `status` event. */
   readonly status: SaveStatus
+  /** The document's versions (list, create, get, restore, delete) over HTTP with the client's token. */
+  readonly history: HistoryClient
   /** LWW registers on `doc.getMap(mapName)`; see `register()`. */
   register<T extends RegisterSchema>(mapName: string): Register<T>
   /** Resolves once the document is in sync with the server (at once if it is now). */
@@ -212,6 +225,13 @@ export function connect (options: ConnectOptions): TandemClient {
     presence,
     local,
     get status () { return tracker.status },
+    history: createHistoryClient({
+      baseUrl: options.httpUrl ?? httpUrlOf(url),
+      doc: name,
+      // The provider's params hold the token every reconnect sends; an app that refreshes it updates them.
+      token: () => provider.params.token,
+      fetch: options.fetch
+    }),
     register: <T extends RegisterSchema>(mapName: string) => register<T>(ydoc, mapName),
     synced: () => waitFor(() => provider.synced, (check) => {
       provider.on('sync', check)

@@ -10,3 +10,5 @@ export type { Peer, PresenceChange, PresenceFields, PresenceOptions, PresenceSta
 export { register } from './register.js'
 export type { Register, RegisterChange, RegisterSchema, RegisterValue } from './register.js'
 export type { SaveStatus } from './saved.js'
+export { HistoryError } from './history.js'
+export type { HistoryClient, Version } from './history.js'
