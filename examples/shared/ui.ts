@@ -5,7 +5,8 @@
 import type { Peer, SaveStatus, TandemClient } from 'tandem/client'
 
 const NAMES = ['Ada', 'Grace', 'Alan', 'Barbara', 'Edsger', 'Margaret', 'Donald', 'Frances', 'Ken', 'Radia']
-const COLORS = ['#e11d48', '#2563eb', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d']
+/** Eight hues far enough apart to tell carets apart at a glance (no two reds, no two greens). */
+const COLORS = ['#e11d48', '#2563eb', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#92400e', '#334155']
 
 export interface Identity {
   name: string
@@ -15,12 +16,52 @@ export interface Identity {
 
 const params = new URLSearchParams(location.search)
 
+/** The identity `identity()` made, which `bindOnlineList` keeps distinct from the others'. */
+let chosen: Identity | undefined
+
 /** `?name=` and `?color=` pick who you are; otherwise a random name and color. */
 export function identity (): Identity {
-  const pick = <T>(list: T[]): T => list[Math.floor(Math.random() * list.length)]
   const name = params.get('name') ?? pick(NAMES)
-  const color = params.get('color') ?? COLORS[hash(name) % COLORS.length] ?? pick(COLORS)
-  return { name, color, colorLight: color + '33' }
+  const color = params.get('color') ?? pick(COLORS)
+  chosen = { name, color, colorLight: color + '33' }
+  return chosen
+}
+
+function pick<T> (list: T[]): T {
+  return list[Math.floor(Math.random() * list.length)]
+}
+
+/**
+ * Keeps a random name and color apart from everyone else's: two pages can
+ * draw the same ones (they pick before they see each other). When a peer
+ * shows the same name or color, the one with the larger client id picks
+ * again among those nobody uses, so exactly one of the two changes. What
+ * `?name=` and `?color=` set is kept.
+ */
+export function keepIdentityDistinct (client: TandemClient, me: Identity, onChange: () => void = () => {}): () => void {
+  const fixedName = params.has('name')
+  const fixedColor = params.has('color')
+  const check = (): void => {
+    const peers = client.presence.peers()
+    const clash = (field: 'name' | 'color'): boolean => peers.some((p) => p[field] === me[field] && p.clientId < client.doc.clientID)
+    let changed = false
+    if (!fixedName && clash('name')) {
+      const taken = new Set(peers.map((p) => p.name))
+      me.name = pick(NAMES.filter((n) => !taken.has(n) && n !== me.name)) ?? `${me.name} ${1 + peers.length}`
+      changed = true
+    }
+    if (!fixedColor && clash('color')) {
+      const taken = new Set(peers.map((p) => p.color))
+      me.color = pick(COLORS.filter((c) => !taken.has(c) && c !== me.color)) ?? me.color
+      me.colorLight = me.color + '33'
+      changed = true
+    }
+    if (!changed) return
+    client.presence.set({ name: me.name, color: me.color, colorLight: me.colorLight })
+    onChange()
+  }
+  check()
+  return client.presence.on('change', check)
 }
 
 /** The document name: `?doc=`, or one per example. */
@@ -58,12 +99,18 @@ export interface OnlineListOptions {
   note?: (peer: Peer) => string | undefined
 }
 
-/** Renders the who's-online list (you first, then everyone else) into `list`. */
+/**
+ * Renders the who's-online list (you first, then everyone else) into `list`,
+ * and keeps the identity from `identity()` distinct from everyone else's
+ * (see `keepIdentityDistinct`): every example shows this list.
+ */
 export function bindOnlineList (client: TandemClient, list: HTMLElement, options: OnlineListOptions = {}): () => void {
   const render = (): void => {
     const me = client.presence.local
+    // While offline nobody sees you, whatever your presence says.
+    const myStatus = client.status === 'offline' ? 'offline' : client.presence.status
     const rows = [
-      { name: `${me.name ?? 'You'} (you)`, color: me.color, status: client.presence.status, note: undefined, id: client.doc.clientID },
+      { name: `${me.name ?? 'You'} (you)`, color: me.color, status: myStatus, note: undefined, id: client.doc.clientID },
       ...client.presence.peers().map((peer) => ({
         name: peer.name ?? 'Anonymous',
         color: peer.color,
@@ -92,11 +139,12 @@ export function bindOnlineList (client: TandemClient, list: HTMLElement, options
     }))
   }
   render()
-  return client.presence.on('change', render)
-}
-
-function hash (text: string): number {
-  let h = 0
-  for (let i = 0; i < text.length; i++) h = (h * 31 + text.charCodeAt(i)) >>> 0
-  return h
+  const stopDistinct = chosen === undefined ? () => {} : keepIdentityDistinct(client, chosen, render)
+  const offPresence = client.presence.on('change', render)
+  const offStatus = client.on('status', render)
+  return () => {
+    stopDistinct()
+    offPresence()
+    offStatus()
+  }
 }

@@ -9,6 +9,7 @@ import { startExample, type RunningExample } from '../../examples/launcher.mjs'
 import { e2eEnabled, launch, openAs, uniqueDoc, waitForSave } from './browser.js'
 
 const screenshot = fileURLToPath(new URL('../../examples/text-editor/screenshot.png', import.meta.url))
+const historyScreenshot = fileURLToPath(new URL('../../examples/text-editor/history.png', import.meta.url))
 
 describe.skipIf(!e2eEnabled)('text-editor example', () => {
   let example: RunningExample
@@ -109,6 +110,131 @@ describe.skipIf(!e2eEnabled)('text-editor example', () => {
     await grace.page.waitForFunction(() => (globalThis as any).example.text.toString() === 'Online line\nWritten offline')
     await waitForSave(page, 'saved')
     expect(ada.errors).toEqual([])
+    expect(grace.errors).toEqual([])
+    await ada.context.close()
+    await grace.context.close()
+  })
+
+  it('saves a named version, previews it and restores it for both pages', async () => {
+    const doc = uniqueDoc('text-editor-history')
+    const ada = await openAs(browser, example.url, { doc, name: 'Ada', color: '#e11d48' })
+    const grace = await openAs(browser, example.url, { doc, name: 'Grace', color: '#2563eb' })
+    await waitForSave(ada.page, 'saved')
+    await waitForSave(grace.page, 'saved')
+    const textOf = (page: typeof ada.page): Promise<string> => page.evaluate(() => (globalThis as any).example.text.toString())
+
+    const plan = 'Release plan\n\n- ship version history\n- polish the examples\n- write the docs'
+    await ada.page.click('.cm-content')
+    await ada.page.keyboard.type(plan)
+    await grace.page.waitForFunction((want) => (globalThis as any).example.text.toString() === want, plan)
+    await waitForSave(ada.page, 'saved')
+
+    // Ada names a version from the History panel.
+    await ada.page.fill('#version-label', 'Plan agreed on Monday')
+    await ada.page.click('#save-version button[type="submit"]')
+    await ada.page.locator('.version', { hasText: 'Plan agreed on Monday' }).waitFor()
+    // Grace's list picks it up on its next refresh.
+    await grace.page.locator('.version', { hasText: 'Plan agreed on Monday' }).waitFor()
+
+    // Grace deletes a section by mistake and adds a line.
+    await grace.page.evaluate(() => {
+      const text = (globalThis as any).example.text
+      const from = text.toString().indexOf('- polish the examples\n')
+      text.delete(from, '- polish the examples\n'.length)
+      text.insert(text.length, '\n- (section above deleted by mistake)')
+    })
+    const broken = await textOf(grace.page)
+    await ada.page.waitForFunction((want) => (globalThis as any).example.text.toString() === want, broken)
+
+    // Ada previews the version: the editor gives way to a read-only view of it.
+    await ada.page.locator('.version', { hasText: 'Plan agreed on Monday' }).locator('button').click()
+    await ada.page.waitForSelector('#preview:not([hidden])')
+    expect(await ada.page.textContent('#preview-text')).toBe(plan)
+    expect(await ada.page.isHidden('#editor')).toBe(true)
+
+    // Restore: both pages show the version without reloading.
+    await ada.page.click('#restore')
+    await ada.page.waitForSelector('#preview', { state: 'hidden' })
+    await ada.page.waitForFunction((want) => (globalThis as any).example.text.toString() === want, plan)
+    await grace.page.waitForFunction((want) => (globalThis as any).example.text.toString() === want, plan)
+    expect(await grace.page.evaluate(() => (globalThis as any).example.view.state.doc.toString())).toBe(plan)
+    // The text before the restore is kept and listed on both pages.
+    await ada.page.locator('.version[data-kind="backup"]').waitFor()
+    await grace.page.locator('.version[data-kind="backup"]').waitFor()
+
+    // Grace previews what was there before the restore (the screenshot in the README).
+    await grace.page.locator('.version[data-kind="backup"] button').click()
+    await grace.page.waitForSelector('#preview:not([hidden])')
+    expect(await grace.page.textContent('#preview-text')).toBe(broken)
+    await waitForSave(grace.page, 'saved')
+    await grace.page.screenshot({ path: historyScreenshot })
+    await grace.page.click('#close-preview')
+    await grace.page.waitForSelector('#editor:not([hidden])')
+
+    expect(ada.errors).toEqual([])
+    expect(grace.errors).toEqual([])
+    await ada.context.close()
+    await grace.context.close()
+  })
+
+  it('gives two pages that drew the same name and color different ones', async () => {
+    const doc = uniqueDoc('text-editor-names')
+    // Both pages draw the same "random" name and color.
+    const sameDraw = async (): Promise<Awaited<ReturnType<typeof openAs>>> => {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } })
+      await context.addInitScript(() => { Math.random = () => 0 })
+      const page = await context.newPage()
+      const errors: string[] = []
+      page.on('pageerror', (err) => errors.push(err.message))
+      await page.goto(`${example.url}?${new URLSearchParams({ doc }).toString()}`)
+      await page.waitForFunction(() => (globalThis as any).example !== undefined)
+      return { context, page, errors }
+    }
+    const first = await sameDraw()
+    const second = await sameDraw()
+    const identityOf = (page: typeof first.page): Promise<{ name: string; color: string }> => page.evaluate(() => {
+      const local = (globalThis as any).example.client.presence.local
+      return { name: local.name, color: local.color }
+    })
+    await first.page.waitForFunction(() => (globalThis as any).example.client.presence.peers().length === 1)
+    await second.page.waitForFunction(() => (globalThis as any).example.client.presence.peers().length === 1)
+    // Each sees the other's final identity, and the two differ in both.
+    await first.page.waitForFunction(() => {
+      const { client } = (globalThis as any).example
+      const [peer] = client.presence.peers()
+      return peer !== undefined && peer.name !== client.presence.local.name && peer.color !== client.presence.local.color
+    })
+    const a = await identityOf(first.page)
+    const b = await identityOf(second.page)
+    expect(a.name).not.toBe(b.name)
+    expect(a.color).not.toBe(b.color)
+    expect(first.errors).toEqual([])
+    expect(second.errors).toEqual([])
+    await first.context.close()
+    await second.context.close()
+  })
+
+  it('shows your own row offline while offline, and a remote name on line 1 inside the editor', async () => {
+    const doc = uniqueDoc('text-editor-polish')
+    const ada = await openAs(browser, example.url, { doc, name: 'Ada', color: '#e11d48' })
+    const grace = await openAs(browser, example.url, { doc, name: 'Grace', color: '#2563eb' })
+    await waitForSave(ada.page, 'saved')
+    await ada.page.click('.cm-content')
+    await ada.page.keyboard.type('first line')
+    // Ada's caret is on line 1: Grace sees its name label whole, below the editor's top edge.
+    const label = grace.page.locator('.cm-ySelectionInfo', { hasText: 'Ada' })
+    await label.waitFor()
+    const labelBox = await label.boundingBox()
+    const editorBox = await grace.page.locator('#editor').boundingBox()
+    expect(labelBox!.y).toBeGreaterThanOrEqual(editorBox!.y)
+
+    await ada.page.locator('#people .person[data-status="online"]', { hasText: 'Ada (you)' }).waitFor()
+    await ada.context.setOffline(true)
+    await waitForSave(ada.page, 'offline')
+    await ada.page.locator('#people .person[data-status="offline"]', { hasText: 'Ada (you)' }).waitFor()
+    expect(await ada.page.locator('#people .person', { hasText: 'Ada (you)' }).locator('.status').textContent()).toBe('offline')
+    await ada.context.setOffline(false)
+    await ada.page.locator('#people .person[data-status="online"]', { hasText: 'Ada (you)' }).waitFor()
     expect(grace.errors).toEqual([])
     await ada.context.close()
     await grace.context.close()
