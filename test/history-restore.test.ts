@@ -163,6 +163,18 @@ describe('restoreUpdate', () => {
     expect(shows(restored(doc, version), doc)).toEqual(before)
   })
 
+  it('rewrites a text whose ids and content disagree: an emoji split by an edit after the version', () => {
+    const doc = new Y.Doc()
+    const text = doc.getText('text')
+    text.insert(0, 'a😀b')
+    const version = Y.encodeStateAsUpdate(doc)
+    // Deleting half of the surrogate pair makes Yjs replace both halves in place.
+    text.delete(2, 1)
+    expect(text.toString()).not.toContain('😀')
+    const result = restored(doc, version)
+    expect(result.getText('text').toString()).toBe('a😀b')
+  })
+
   it('clears roots that were created after the version', () => {
     const doc = new Y.Doc()
     doc.getText('text').insert(0, 'x')

@@ -73,9 +73,13 @@ export function bindHistory (client: TandemClient, el: HistoryElements): () => v
   const refresh = async (): Promise<void> => {
     // Nothing stored yet (a new document, or offline edits on their way):
     // the server would answer 404, which a browser logs as an error.
-    if (client.doc.store.clients.size === 0 || client.status !== 'saved') {
-      if (client.status === 'offline') say('History is not available offline.')
-      else if (versions.length === 0) render()
+    const status = client.status
+    if (status === 'offline') {
+      say('History is not available offline.')
+      return
+    }
+    if (client.doc.store.clients.size === 0 || status !== 'saved') {
+      if (versions.length === 0) render()
       return
     }
     try {

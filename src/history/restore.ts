@@ -21,9 +21,11 @@ import { rootKind } from '../doc-json.js'
  *
  * This covers every root kind (text with formatting and embeds, maps,
  * arrays, XML fragments as ProseMirror/Tiptap use them) and nested types at
- * any depth. The result is checked against the version; a root that does not
- * match (which would take a document whose items contradict the version) is
- * rewritten whole: deleted and inserted again.
+ * any depth. The result is checked against the version, and a root that does
+ * not match is rewritten whole (deleted and inserted again). One history
+ * makes ids and content disagree: an edit that split a surrogate pair (an
+ * emoji) makes Yjs replace both halves with U+FFFD in place, under the same
+ * ids, so the version shows a character the document no longer has there.
  *
  * Pure: it works on scratch copies, never on a live document.
  */
@@ -146,12 +148,18 @@ interface Part {
  * The sequence content: units visible in both are kept (their formatting,
  * and nested types, reconciled), those only visible now are deleted, those
  * only visible in the version are inserted again where they stood.
+ *
+ * A text gets all of it as one delta: `applyDelta` walks the text once, where
+ * an index per edit would search for its position each time (a restore over
+ * a long, much-edited text makes thousands of edits).
  */
 function reconcileSequence (live: Root, target: Root, byId: boolean, text: boolean): void {
   const livePieces = visiblePieces(live, text)
   const targetPieces = visiblePieces(target, text)
   const liveParts = byId ? split(livePieces, new Ranges(targetPieces)) : livePieces.map((p) => ({ ...p, kept: false }))
   const targetParts = byId ? split(targetPieces, new Ranges(livePieces)) : targetPieces.map((p) => ({ ...p, kept: false }))
+  const delta: DeltaOp[] = []
+  const nested: Array<[Root, Root]> = []
   let i = 0
   let j = 0
   let pos = 0
@@ -160,22 +168,46 @@ function reconcileSequence (live: Root, target: Root, byId: boolean, text: boole
     const have = liveParts[j]
     const want = targetParts[i]
     if (have !== undefined && !have.kept) {
-      deleteAt(live, pos, have.len)
+      if (text) delta.push({ delete: have.len })
+      else deleteAt(live, pos, have.len)
       j++
     } else if (want !== undefined && !want.kept) {
-      pos += insertAt(live, pos, want, text)
+      if (text) delta.push(textInsert(want))
+      else insertAt(live, pos, want)
+      pos += want.len
       i++
     } else if (want === undefined || have === undefined || !sameId(idAt(want, 0), idAt(have, 0))) {
       throw new Error('the kept content is in a different order')
     } else {
       const n = Math.min(want.len, have.len)
-      if (text && !sameAttrs(want.attrs!, have.attrs!)) (live as Y.Text).format(pos, n, attrsChange(have.attrs!, want.attrs!))
-      if (want.item.content instanceof Y.ContentType) reconcile((have.item.content as Y.ContentType).type, want.item.content.type, byId)
+      if (text) delta.push(sameAttrs(want.attrs!, have.attrs!) ? { retain: n } : { retain: n, attributes: attrsChange(have.attrs!, want.attrs!) })
+      if (want.item.content instanceof Y.ContentType) nested.push([(have.item.content as Y.ContentType).type, want.item.content.type])
       pos += n
       if (advance(want, n)) i++
       if (advance(have, n)) j++
     }
   }
+  if (text && delta.some((op) => op.retain === undefined || op.attributes !== undefined)) {
+    // Never end on an insert: applyDelta may drop a trailing newline of a last insert (Quill's convention).
+    delta.push({ retain: 0 })
+    ;(live as Y.Text).applyDelta(delta)
+  }
+  for (const [liveType, targetType] of nested) reconcile(liveType, targetType, byId)
+}
+
+interface DeltaOp {
+  insert?: unknown
+  retain?: number
+  delete?: number
+  attributes?: Record<string, unknown>
+}
+
+/** A delta insert of a part of the version's text, with its formatting. */
+function textInsert (part: Part): DeltaOp {
+  const content = part.item.content
+  // An embed (object or nested type) is one unit.
+  const insert = content instanceof Y.ContentString ? content.str.slice(part.offset, part.offset + part.len) : copyValue(content.getContent()[0])
+  return { insert, attributes: { ...part.attrs } }
 }
 
 /** Visible countable items in order, with the formatting in effect for texts. */
@@ -266,22 +298,10 @@ function deleteAt (type: Root, index: number, length: number): void {
   (type as Y.Array<unknown>).delete(index, length)
 }
 
-/** Inserts a part of the version's content at `index`; returns the units inserted. */
-function insertAt (type: Root, index: number, part: Part, text: boolean): number {
-  const content = part.item.content
-  if (text) {
-    const t = type as Y.Text
-    if (content instanceof Y.ContentString) {
-      t.insert(index, content.str.slice(part.offset, part.offset + part.len), { ...part.attrs })
-    } else {
-      // An embed (object or nested type) is one unit.
-      t.insertEmbed(index, copyValue(content.getContent()[0]) as object, { ...part.attrs })
-    }
-    return part.len
-  }
-  const values = content.getContent().slice(part.offset, part.offset + part.len).map(copyValue)
+/** Inserts a part of the version's array or XML content at `index`. */
+function insertAt (type: Root, index: number, part: Part): void {
+  const values = part.item.content.getContent().slice(part.offset, part.offset + part.len).map(copyValue)
   ;(type as Y.Array<unknown>).insert(index, values)
-  return part.len
 }
 
 function sameAttrs (a: Record<string, unknown>, b: Record<string, unknown>): boolean {
@@ -353,15 +373,29 @@ export function view (value: unknown): unknown {
     return { map: out }
   }
   if (value instanceof Y.Array) return { array: value.toArray().map(view) }
-  if (value instanceof Y.Text) {
-    return {
-      text: value.toDelta().map((op: { insert: unknown; attributes?: unknown }) => ({ insert: view(op.insert), attributes: op.attributes ?? {} })),
-      attributes: mapView(value.getAttributes())
-    }
-  }
+  if (value instanceof Y.Text) return { text: textView(value), attributes: mapView(value.getAttributes()) }
   if (value instanceof Y.XmlElement) return { element: value.nodeName, attributes: mapView(value.getAttributes()), children: value.toArray().map(view) }
   if (value instanceof Y.XmlFragment) return { fragment: value.toArray().map(view) }
   return null
+}
+
+/**
+ * A text's delta with neighbouring runs of equal formatting joined: a
+ * formatting mark that changes nothing still splits `toDelta`'s runs, and
+ * two texts that show the same are the same.
+ */
+function textView (text: Y.Text): Array<{ insert: unknown; attributes: unknown }> {
+  const out: Array<{ insert: unknown; attributes: unknown }> = []
+  for (const op of text.toDelta() as Array<{ insert: unknown; attributes?: unknown }>) {
+    const attributes = op.attributes ?? {}
+    const last = out[out.length - 1]
+    if (typeof op.insert === 'string' && last !== undefined && typeof last.insert === 'string' && canonical(last.attributes) === canonical(attributes)) {
+      last.insert += op.insert
+    } else {
+      out.push({ insert: typeof op.insert === 'string' ? op.insert : view(op.insert), attributes })
+    }
+  }
+  return out
 }
 
 function mapView (attributes: Record<string, unknown>): Record<string, unknown> {
