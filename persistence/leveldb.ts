@@ -11,6 +11,7 @@ import {
   getLevelUpdatesEntries
 } from 'y-leveldb'
 import { StorageError, type AddVersionResult, type NewVersion, type Persistence, type VersionInfo, type VersionPolicy, type VersionStore } from './types.js'
+import { KeyedSerial } from './serial.js'
 import { chainFor, materialize, parseVersionId, planAdd, planDelete, versionInfo, type ChainOp, type VersionBody, type VersionRow } from './version-chain.js'
 
 /** The y-leveldb key layout, so a data dir stays readable by y-leveldb itself. */
@@ -58,6 +59,13 @@ export class LeveldbPersistence implements Persistence, VersionStore {
   private readonly clocks = new Map<string, number>()
   /** The last version number stored (read once; the lock on the directory keeps it true). */
   private lastSeq: number | undefined
+  /**
+   * Version writes and deletions per document, one after the other. A
+   * version is planned (decoding and diffing a whole document) outside the
+   * transaction queue, which every store of every document waits on; only
+   * its reads and its one write batch go through the queue.
+   */
+  private readonly versionLocks = new KeyedSerial()
   private queue: PendingStore[] = []
   private draining: Promise<void> | null = null
   private closed = false
@@ -176,7 +184,8 @@ export class LeveldbPersistence implements Persistence, VersionStore {
   }
 
   async delete (docName: string): Promise<void> {
-    await this.tx(async (db) => {
+    // After the document's version writes in flight, so none lands after the deletion.
+    await this.versionLocks.run(docName, async () => await this.tx(async (db) => {
       const keys = await getLevelBulkKeys(db, { gte: ['v1', docName], lt: ['v1', docName, 'zzzzzzz'] })
       const history = await getLevelBulkKeys(db, { gte: [HIST, docName], lt: [HIST, docName, END] })
       await db.batch([
@@ -185,25 +194,29 @@ export class LeveldbPersistence implements Persistence, VersionStore {
         ...history.map((key: unknown) => ({ type: 'del', key }))
       ])
       this.clocks.delete(docName)
-    })
+    }))
   }
 
   async addVersion (docName: string, version: NewVersion, policy: VersionPolicy): Promise<AddVersionResult> {
-    // Inside the serialized transaction queue: versions of one document never interleave.
-    return this.tx(async (db) => {
-      const rows = await readRows(db, docName)
-      const authorKeys: unknown[][] = await getLevelBulkKeys(db, { gte: [HIST, docName, 'a'], lt: [HIST, docName, 'a', END] })
-      const plan = await planAdd(rows, (seq) => readBody(db, docName, seq), version, policy, authorKeys.map((key) => key[3] as string))
+    return await this.versionLocks.run(docName, async () => {
+      const { rows, authorKeys } = await this.tx(async (db) => ({
+        rows: await readRows(db, docName),
+        authorKeys: await getLevelBulkKeys(db, { gte: [HIST, docName, 'a'], lt: [HIST, docName, 'a', END] }) as unknown[][]
+      }))
+      const plan = await planAdd(rows, (seq) => this.tx((db) => readBody(db, docName, seq)), version, policy, authorKeys.map((key) => key[3] as string))
       if ('result' in plan) return plan.result
-      const seq = await this.nextSeq(db)
-      // One atomic batch: the version, the retention it causes, the authors it takes.
-      await db.batch([
-        ...this.chainOps(docName, plan.ops, seq),
-        { type: 'put', key: SEQ_KEY, value: encodeNumber(seq) },
-        ...authorKeys.map((key) => ({ type: 'del', key }))
-      ])
-      this.lastSeq = seq
-      return { added: versionInfo({ ...plan.row, seq }) }
+      return await this.tx(async (db) => {
+        const seq = await this.nextSeq(db)
+        // One atomic batch: the version, the retention it causes, the authors it
+        // takes (authors recorded since the read above stay for the next one).
+        await db.batch([
+          ...this.chainOps(docName, plan.ops, seq),
+          { type: 'put', key: SEQ_KEY, value: encodeNumber(seq) },
+          ...authorKeys.map((key) => ({ type: 'del', key }))
+        ])
+        this.lastSeq = seq
+        return { added: versionInfo({ ...plan.row, seq }) }
+      })
     })
   }
 
@@ -232,10 +245,11 @@ export class LeveldbPersistence implements Persistence, VersionStore {
   async deleteVersion (docName: string, id: string): Promise<boolean> {
     const seq = parseVersionId(id)
     if (seq === undefined || seq > MAX_SEQ) return false
-    return this.tx(async (db) => {
-      const ops = await planDelete(await readRows(db, docName), (s) => readBody(db, docName, s), seq)
+    return await this.versionLocks.run(docName, async () => {
+      const rows = await this.tx((db) => readRows(db, docName))
+      const ops = await planDelete(rows, (s) => this.tx((db) => readBody(db, docName, s)), seq)
       if (ops === null) return false
-      await db.batch(this.chainOps(docName, ops, 0))
+      await this.tx(async (db) => { await db.batch(this.chainOps(docName, ops, 0)) })
       return true
     })
   }

@@ -1,4 +1,5 @@
 import { StorageError, type AddVersionResult, type NewVersion, type Persistence, type VersionInfo, type VersionPolicy, type VersionStore } from './types.js'
+import { KeyedSerial } from './serial.js'
 import { chainFor, materialize, parseVersionId, planAdd, planDelete, versionInfo, type ChainOp, type VersionBody, type VersionRow } from './version-chain.js'
 
 interface DocVersions {
@@ -19,7 +20,7 @@ export class MemoryPersistence implements Persistence, VersionStore {
   private readonly docs = new Map<string, Uint8Array[]>()
   private readonly versions = new Map<string, DocVersions>()
   /** Version writes per document, one after the other (plans await between reads). */
-  private readonly versionLocks = new Map<string, Promise<unknown>>()
+  private readonly versionLocks = new KeyedSerial()
   private nextSeq = 1
   private closed = false
 
@@ -133,12 +134,7 @@ export class MemoryPersistence implements Persistence, VersionStore {
 
   /** Runs `fn` after every earlier version write of the document. */
   private serially<T> (docName: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.versionLocks.get(docName) ?? Promise.resolve()
-    const run = previous.then(() => fn())
-    const settled = run.catch(() => {})
-    this.versionLocks.set(docName, settled)
-    void settled.then(() => { if (this.versionLocks.get(docName) === settled) this.versionLocks.delete(docName) })
-    return run
+    return this.versionLocks.run(docName, fn)
   }
 
   async list (options: { after?: string; limit?: number } = {}): Promise<string[]> {

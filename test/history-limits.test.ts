@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { signToken } from '../src/auth.js'
+import { DEFAULTS, resolveConfig } from '../src/config.js'
 import { fetchDoc, testScope, until, type Running } from './helpers.js'
 
 const SECRET = 'history-limits-secret-long-enough'
@@ -131,5 +132,16 @@ describe('limits on version history', () => {
     const listed = (await (await fetch(`${running.http}/docs/kept/versions`)).json()).versions
     expect(listed).toHaveLength(2)
     expect(listed.map((v: any) => v.kind)).toEqual(['auto', 'auto'])
+  })
+
+  it('has finite defaults, takes 0 to turn automatic versions off, and refuses nonsense', () => {
+    for (const key of ['historyIdleMs', 'historyMaxIntervalMs', 'historyKeep', 'historyMaxNamedVersions', 'historyMaxLabelChars', 'historyWritesPerMinute'] as const) {
+      expect(Number.isFinite(DEFAULTS[key])).toBe(true)
+      expect(DEFAULTS[key]).toBeGreaterThan(0)
+    }
+    expect(resolveConfig({ historyIdleMs: 0 }).historyIdleMs).toBe(0)
+    for (const bad of [{ historyIdleMs: -1 }, { historyIdleMs: 1.5 }, { historyKeep: 0 }, { historyMaxNamedVersions: -3 }, { historyMaxLabelChars: 0 }, { historyWritesPerMinute: Infinity }, { historyMaxIntervalMs: 0 }]) {
+      expect(() => resolveConfig(bad)).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }))
+    }
   })
 })
