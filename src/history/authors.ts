@@ -1,6 +1,11 @@
 import type { Logger } from 'pino'
 import type { VersionStore } from '../../persistence/types.js'
 
+/** Documents whose authors wait in memory (on a store of its own) before the oldest go to storage. */
+const MAX_DOCS_WAITING = 10_000
+/** Authors of one document that wait in memory before they go to storage. */
+const MAX_AUTHORS_WAITING = 1000
+
 export interface AuthorLogDeps {
   /** Where authors are recorded when other instances may make the next version. */
   store: Pick<VersionStore, 'addAuthors'>
@@ -26,6 +31,11 @@ export interface AuthorLogDeps {
  * the next version takes all of them in the same transaction. A version
  * made within `flushAfterMs` of a change on another instance may name that
  * author in the version after instead.
+ *
+ * On a store of its own the authors wait here, except when too many
+ * documents (or authors of one) wait: the oldest then go to storage like in
+ * a cluster, so memory stays bounded whatever the edits, and the next
+ * version takes them all the same.
  */
 export class AuthorLog {
   private readonly pending = new Map<string, Set<string>>()
@@ -41,10 +51,24 @@ export class AuthorLog {
       if (set === undefined) this.pending.set(docName, (set = new Set()))
       set.add(author)
     }
-    if (set !== undefined && this.deps.shared && this.timer === undefined && !this.closed) {
-      this.timer = setTimeout(() => { this.timer = undefined; void this.flush() }, this.deps.flushAfterMs)
-      this.timer.unref()
+    if (set === undefined) return
+    if (this.deps.shared) {
+      if (this.timer === undefined && !this.closed) {
+        this.timer = setTimeout(() => { this.timer = undefined; void this.flush() }, this.deps.flushAfterMs)
+        this.timer.unref()
+      }
+      return
     }
+    if (set.size > MAX_AUTHORS_WAITING) this.spill(docName)
+    while (this.pending.size > MAX_DOCS_WAITING) this.spill(this.pending.keys().next().value as string)
+  }
+
+  /** Writes one document's waiting authors to storage and forgets them here. */
+  private spill (docName: string): void {
+    const authors = this.take(docName)
+    this.deps.store.addAuthors(docName, authors).catch((err) => {
+      this.deps.logger.warn({ err, doc: docName, authors: authors.length }, 'history: recording authors failed; the next version may not name them')
+    })
   }
 
   /** The authors not yet written to storage, for the version made now (they are forgotten here). */
