@@ -26,6 +26,8 @@ export interface HttpServices {
 export interface HttpDeps {
   /** Largest request body accepted. */
   maxMessageBytes: number
+  /** Longest a write waits for storage before it is answered 503 (it is kept and stored later, but not acknowledged). */
+  storageWaitMs: number
   /** Counts a request of `bytes` body bytes against its identity's rate limit; returns the refusal reason, or null. */
   admitRequest: (req: IncomingMessage, userId: string | undefined, bytes: number) => string | null
   /** Whether the request's identity may make the server encode `costBytes` of document state now. */
@@ -290,7 +292,7 @@ async function postUpdate (deps: HttpDeps, req: IncomingMessage, res: ServerResp
   checkUpdateBody(body)
   await withRoom(ctx, docName, async (room) => {
     room.applyUpdate(body, { kind: 'http', userId: permit.userId } satisfies Origin, (cost) => ctx.allowWork(req, permit.userId, cost))
-    await room.whenStored().catch((err) => {
+    await withinMs(room.whenStored(), ctx.storageWaitMs, 'storage did not answer in time').catch((err) => {
       throw new TandemError('STORAGE_FAILED', `the update was not stored: ${(err as Error).message}`)
     })
   })
@@ -369,6 +371,16 @@ function readBody (req: IncomingMessage, maxBytes: number): Promise<Uint8Array> 
     })
     req.on('error', reject)
   })
+}
+
+/** Resolves as `promise` does, or rejects with `message` after `ms`. */
+async function withinMs<T> (promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([promise, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(message)), ms) })])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 /** How long a cluster presence read waits for other instances to answer. */

@@ -6,6 +6,7 @@ import { CloseCode } from './close-codes.js'
 import type { Config, Hooks } from './config.js'
 import { TandemError } from './errors.js'
 import type { AwarenessReservations } from './reservations.js'
+import type { StorageHealth } from './storage-health.js'
 import type { Fanout, FanoutRoom } from './fanout/types.js'
 import type { Member } from './member.js'
 import type { Metrics } from './metrics.js'
@@ -15,7 +16,7 @@ import { binaryFrame } from './wire.js'
 import { mergeMany, WriteQueue, type StoredBatch } from './write-queue.js'
 
 /** The limits a room enforces (see `ServerOptions` for what each bounds). */
-export type RoomLimits = Pick<Config, 'maxDocumentBytes' | 'maxNestingDepth' | 'maxAwarenessStateBytes' | 'maxAwarenessClientsPerConnection' | 'maxAwarenessBytesPerDoc'>
+export type RoomLimits = Pick<Config, 'maxDocumentBytes' | 'maxMessageBytes' | 'maxNestingDepth' | 'maxAwarenessStateBytes' | 'maxAwarenessClientsPerConnection' | 'maxAwarenessBytesPerDoc'>
 
 export interface RoomDeps {
   persistence: Persistence
@@ -25,6 +26,8 @@ export interface RoomDeps {
   hooks: Hooks
   compactAfterUpdates: number
   limits: RoomLimits
+  /** Storage outages, logged once each; failed storage operations are retried meanwhile. */
+  health: StorageHealth
   /** Awareness client ids reserved for the identities that left with them (outlives the room). */
   reservations: AwarenessReservations
   /**
@@ -73,6 +76,8 @@ export class Room implements FanoutRoom {
   private awarenessScheduled = false
   private childLog: Logger | undefined
   private failReason: string | undefined
+  /** Wakes the load's retry wait, so `destroy()` ends it early. */
+  private readonly wakers = new Set<() => void>()
 
   constructor (readonly name: string, private readonly deps: RoomDeps) {
     this.writes = new WriteQueue({
@@ -82,6 +87,8 @@ export class Room implements FanoutRoom {
       compactAfterUpdates: deps.compactAfterUpdates,
       onStored: (batch) => this.relay(batch),
       onFailed: (err) => this.onWriteFailed(err),
+      health: deps.health,
+      maxHeldBytes: deps.limits.maxDocumentBytes + deps.limits.maxMessageBytes,
       // Compaction only saves space and load time; the rows are intact.
       onCompactionFailed: (err) => this.log.warn({ err }, 'compaction failed')
     })
@@ -111,9 +118,26 @@ export class Room implements FanoutRoom {
     return this.writes.idle
   }
 
-  /** Loads the stored state. Until it resolves no client is answered. */
+  /**
+   * Loads the stored state. Until it resolves no client is answered. A
+   * storage that fails is retried with backoff (the registry's load timeout
+   * bounds the wait, and unloading the room stops it).
+   */
   async load (): Promise<void> {
-    const updates = await this.deps.persistence.load(this.name)
+    let updates: Uint8Array[]
+    for (let attempt = 1; ; attempt++) {
+      try {
+        updates = await this.deps.persistence.load(this.name)
+        this.deps.health.succeeded()
+        break
+      } catch (err) {
+        if (this.destroyedFlag) return
+        this.deps.metrics.storageErrors.inc({ op: 'load' })
+        this.deps.health.failed('load', err as Error)
+        await this.deps.health.wait(attempt, (wake) => this.wakers.add(wake))
+        if (this.destroyedFlag) return
+      }
+    }
     if (this.destroyedFlag) return
     this.doc.transact(() => {
       for (const update of updates) Y.applyUpdate(this.doc, update)
@@ -559,6 +583,8 @@ export class Room implements FanoutRoom {
   destroy (): void {
     if (this.destroyedFlag) return
     this.destroyedFlag = true
+    for (const wake of this.wakers) wake()
+    this.wakers.clear()
     this.writes.stop()
     this.awareness.off('update', this.onAwarenessUpdate)
     this.doc.off('update', this.onDocUpdate)

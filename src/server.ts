@@ -20,6 +20,7 @@ import { createAdmitter, IdentityLimits, IpConnectionCounter } from './limits.js
 import { clientIp } from './request.js'
 import { guardSockets } from './sockets.js'
 import { AwarenessReservations } from './reservations.js'
+import { StorageHealth } from './storage-health.js'
 
 export interface TandemServer {
   /** The resolved, frozen configuration. */
@@ -136,6 +137,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
         compactAfterUpdates: config.compactAfterUpdates,
         limits: config,
         reservations: new AwarenessReservations(config.awarenessReclaimMs),
+        health: new StorageHealth(logger),
         loadTimeoutMs: config.loadTimeoutMs,
         onCountChange: (n) => metrics.rooms.set(n)
       })
@@ -181,6 +183,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
 
   const httpDeps: HttpDeps = {
     maxMessageBytes: config.maxMessageBytes,
+    storageWaitMs: config.loadTimeoutMs,
     admitRequest: (req, userId, bytes) => admitIdentity(identityOf(userId, clientIp(req, config.trustProxy)), bytes),
     allowWork: (req, userId, cost) => allowWork(identityOf(userId, clientIp(req, config.trustProxy)), cost),
     logger,
