@@ -2,6 +2,7 @@
  * The command-line parser, the export format and the name escaping as pure
  * functions: what each argument list means, and which ones are usage errors.
  */
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { UsageError } from '../src/cli/errors.js'
@@ -130,6 +131,11 @@ describe('parseCommandLine', () => {
       }
     }
     expect(generalUsage('1.2.3')).toMatch(/tandem 1\.2\.3/)
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+    for (const f of Object.values(COMMAND_FLAGS).flat()) {
+      expect(readme, `--${f.flag} in the README`).toContain(`--${f.flag}`)
+      if (f.env !== undefined) expect(readme, `${f.env} in the README`).toContain(f.env)
+    }
     expect(commandUsage('import')).toMatch(/from a FILE, the whole file is checked before anything is written: nothing is imported/)
     expect(commandUsage('import')).toMatch(/from standard input, documents are merged as they arrive: those before the bad line are\s+imported/)
   })
