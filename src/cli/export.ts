@@ -15,6 +15,7 @@ import { CliError, systemReason } from './errors.js'
 import { documentLine, endLine, headerLine } from './export-format.js'
 import { countStored, storedNames } from './names.js'
 import { write } from './output.js'
+import { DOCUMENTS_IN_FLIGHT } from './pool.js'
 import type { Progress } from './progress.js'
 
 export interface ExportOptions {
@@ -38,17 +39,17 @@ export async function exportDocuments (storage: Persistence, out: Writable | Nod
   await write(out, headerLine(storage.name))
   let documents = 0
   let renamed = 0
-  for await (const name of storedNames(storage)) {
-    const rows = await storage.load(name)
+  const emit = async ({ name, rows }: Pending): Promise<void> => {
+    const loaded = await rows
     // Deleted between listing and loading (Postgres, with servers running).
-    if (rows.length === 0) continue
+    if (loaded.length === 0) return
     let update: Uint8Array
     try {
       // Merging the rows as updates (not through a Y.Doc) keeps everything
       // they hold, including content still waiting for missing updates.
-      update = rows.length === 1 ? rows[0] : Y.mergeUpdates(rows)
+      update = loaded.length === 1 ? loaded[0] : Y.mergeUpdates(loaded)
     } catch (err) {
-      throw new CliError(`document ${JSON.stringify(name)}: its stored updates do not merge (${(err as Error).message}); it cannot be loaded by a server either. Delete it (tandem delete) or export the others by moving it away`)
+      throw new CliError(`document ${JSON.stringify(name)}: its stored updates do not merge (${(err as Error).message}); a server cannot load it either. Delete it (tandem delete) and export again`)
     }
     const exportedName = options.decodeNames === true ? percentDecoded(name) : name
     if (exportedName !== name) renamed++
@@ -56,8 +57,23 @@ export async function exportDocuments (storage: Persistence, out: Writable | Nod
     documents++
     progress.advance(update.byteLength)
   }
+  // Loads run a few documents ahead of the writer; the order stays the storage's.
+  const ahead: Pending[] = []
+  for await (const name of storedNames(storage)) {
+    const rows = storage.load(name)
+    // Awaited in order below; until then a failure must not count as unhandled.
+    rows.catch(() => {})
+    ahead.push({ name, rows })
+    if (ahead.length >= DOCUMENTS_IN_FLIGHT) await emit(ahead.shift() as Pending)
+  }
+  while (ahead.length > 0) await emit(ahead.shift() as Pending)
   await write(out, endLine(documents))
   return { documents, renamed }
+}
+
+interface Pending {
+  name: string
+  rows: Promise<Uint8Array[]>
 }
 
 function percentDecoded (name: string): string {

@@ -17,6 +17,7 @@ import * as Y from 'yjs'
 import type { Persistence } from '../../persistence/types.js'
 import { CliError, systemReason } from './errors.js'
 import { FormatError, readExport, type ExportedDocument } from './export-format.js'
+import { DOCUMENTS_IN_FLIGHT, TaskPool } from './pool.js'
 import type { Progress } from './progress.js'
 
 export type MergeOutcome = 'created' | 'merged' | 'unchanged'
@@ -49,17 +50,27 @@ export async function importStream (storage: Persistence, input: Readable, progr
 
 async function mergeAll (storage: Persistence, docs: AsyncIterable<ExportedDocument>, progress: Progress, check: boolean): Promise<ImportCounts> {
   const counts: ImportCounts = { created: 0, merged: 0, unchanged: 0 }
-  for await (const doc of docs) {
-    if (check) checkUpdate(doc)
-    let outcome: MergeOutcome
-    try {
-      outcome = await mergeDocument(storage, doc.name, doc.update)
-    } catch (err) {
-      if (err instanceof CliError) throw err
-      throw new CliError(`line ${doc.line}: document ${JSON.stringify(doc.name)} was not imported: ${(err as Error).message}`, 1, { cause: err })
+  const pool = new TaskPool(DOCUMENTS_IN_FLIGHT)
+  try {
+    for await (const doc of docs) {
+      if (check) checkUpdate(doc)
+      await pool.run(doc.name, async () => {
+        let outcome: MergeOutcome
+        try {
+          outcome = await mergeDocument(storage, doc.name, doc.update)
+        } catch (err) {
+          if (err instanceof CliError) throw err
+          throw new CliError(`line ${doc.line}: document ${JSON.stringify(doc.name)} was not imported: ${(err as Error).message}`, 1, { cause: err })
+        }
+        counts[outcome]++
+        progress.advance(doc.update.byteLength)
+      })
     }
-    counts[outcome]++
-    progress.advance(doc.update.byteLength)
+    await pool.drain()
+  } catch (err) {
+    // Everything before the failing line finishes (or fails) before it is reported.
+    await pool.settle()
+    throw err
   }
   return counts
 }
