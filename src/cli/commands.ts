@@ -5,7 +5,7 @@
  */
 import type { Readable, Writable } from 'node:stream'
 import type { Persistence } from '../../persistence/types.js'
-import { CliError } from './errors.js'
+import { CliError, UsageError } from './errors.js'
 import { FormatError } from './export-format.js'
 import type { Invocation } from './flags.js'
 import { escapeName } from './names.js'
@@ -23,6 +23,9 @@ export interface CommandStreams {
 
 /** Runs one storage command; resolves with the exit code, rejects with a `CliError`. */
 export async function runStorageCommand (inv: StorageInvocation, io: CommandStreams): Promise<number> {
+  if (inv.command === 'import' && inv.file === undefined && (io.stdin as { isTTY?: boolean }).isTTY === true) {
+    throw new UsageError('import reads an export from FILE or from standard input, which is a terminal here: give a file, or pipe one in (tandem import < backup.jsonl)')
+  }
   const storage = await openStorage(inv.storage)
   try {
     return await run(inv, storage, io)

@@ -4,7 +4,7 @@
  * time, whatever the number of documents.
  */
 import { randomBytes } from 'node:crypto'
-import { createWriteStream } from 'node:fs'
+import { createWriteStream, unlinkSync } from 'node:fs'
 import { open, rename, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import type { Writable } from 'node:stream'
@@ -94,6 +94,9 @@ export async function writeFileAtomically<T> (path: string, fill: (out: Writable
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.partial`)
   const stream = createWriteStream(temp, { flags: 'wx' })
   let done = false
+  // Interrupted (Ctrl-C exits at once): no half-written temporary file stays behind.
+  const removeTemp = (): void => { try { unlinkSync(temp) } catch {} }
+  process.once('exit', removeTemp)
   try {
     await new Promise<void>((resolve, reject) => {
       stream.once('open', () => resolve())
@@ -113,6 +116,7 @@ export async function writeFileAtomically<T> (path: string, fill: (out: Writable
     done = true
     return result
   } finally {
+    process.off('exit', removeTemp)
     if (!done) {
       stream.destroy()
       await unlink(temp).catch(() => {})
