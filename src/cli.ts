@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * The `tandem` command. The only module that touches `process` (argv, env,
- * standard streams, signals, exit); the commands live in `src/cli/`.
+ * The `tandem` command: argv and env in, an exit code out. With the command
+ * modules under `src/cli/`, the only code that touches `process` (argv, env,
+ * standard streams, signals, exit).
  *
  * Exit codes: 0 done, 1 the command failed, 2 the command line is wrong.
  * Errors are one line on standard error, without a stack trace.
