@@ -19,7 +19,7 @@ const SUMMARIES: Record<CommandName, { usage: string; short: string; about: stri
   },
   export: {
     short: 'write every stored document to FILE or standard output',
-    usage: 'tandem export [--out FILE] [storage flags]',
+    usage: 'tandem export [--out FILE] [--decode-names] [storage flags]',
     about: 'Writes every stored document in the tandem export format (JSON lines, version 1): a header\n' +
       'line, one line per document {"name", "update": base64 of the whole document as one Yjs update},\n' +
       'and an end line with the document count. With --out the file appears only once it is complete.\n' +
@@ -50,7 +50,7 @@ const SUMMARIES: Record<CommandName, { usage: string; short: string; about: stri
   }
 }
 
-const EXIT_CODES = 'Exit codes: 0 done, 1 the command failed (storage, files, network, damaged input), 2 the command line is wrong.'
+const EXIT_CODES = 'Exit codes: 0 done, 1 the command failed (storage, files, network, damaged input), 2 the command line is wrong,\n130 or 143 interrupted by SIGINT or SIGTERM.'
 
 function flagLines (flags: FlagSpec[]): string {
   return flags.map((f) => {
@@ -69,7 +69,7 @@ export function commandUsage (command: CommandName): string {
 /** `tandem help`, `tandem --help`. */
 export function generalUsage (version: string): string {
   const commands = (Object.keys(SUMMARIES) as CommandName[])
-    .map((c) => `  ${SUMMARIES[c].usage.replace(/ \[(storage )?flags\]/, '').replace(/^tandem /, '').padEnd(28)} ${SUMMARIES[c].short}`)
+    .map((c) => `  ${SUMMARIES[c].usage.replace(/ \[(storage )?flags\]/, '').replace(/^tandem /, '').padEnd(38)} ${SUMMARIES[c].short}`)
     .join('\n')
   return `tandem ${version}: a self-hosted collaboration backend on Yjs
 
@@ -77,7 +77,7 @@ Usage: tandem <command> [flags]
 
 Commands:
 ${commands}
-  ${'help [COMMAND]'.padEnd(28)} show help for a command
+  ${'help [COMMAND]'.padEnd(38)} show help for a command
 
 Without a command, tandem serves (tandem --port 1234 is tandem serve --port 1234).
 Every flag has an environment variable; a flag wins over its variable.
