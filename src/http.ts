@@ -247,7 +247,9 @@ async function getDoc (deps: HttpDeps, req: IncomingMessage, res: ServerResponse
     if (room.doc.store.clients.size === 0) return null
     // The JSON view is built afresh for each request: it costs a pass over the document.
     if (format === 'json' && !ctx.allowWork(req, permit.userId, room.bytes)) throw new TandemError('RATE_LIMITED', 'too many document reads')
-    const update = await room.snapshot()
+    const update = await withinMs(room.snapshot(), ctx.storageWaitMs, 'storage did not answer in time').catch((err) => {
+      throw new TandemError('STORAGE_FAILED', `the document is not stored yet: ${(err as Error).message}`)
+    })
     return { update, json: format === 'json' ? updateToJson(update) : undefined }
   })
   if (result === null) throw new TandemError('NOT_FOUND', `no document named ${JSON.stringify(docName)}`)

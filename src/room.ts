@@ -7,7 +7,7 @@ import type { Config, Hooks } from './config.js'
 import { TandemError } from './errors.js'
 import type { AwarenessReservations } from './reservations.js'
 import type { StorageHealth } from './storage-health.js'
-import type { Fanout, FanoutRoom } from './fanout/types.js'
+import type { AwarenessOwners, Fanout, FanoutRoom } from './fanout/types.js'
 import type { Member } from './member.js'
 import type { Metrics } from './metrics.js'
 import { FANOUT_ORIGIN, LOAD_ORIGIN, authorOf, isPublished, isRelayed, originOf, senderOf, type Origin } from './origin.js'
@@ -60,6 +60,8 @@ export class Room implements FanoutRoom {
   private readonly members = new Map<Member, Set<number>>()
   /** JSON size of each awareness state, and their sum, for `maxAwarenessBytesPerDoc`. */
   private readonly awarenessSizes = new Map<number, number>()
+  /** Who controls each client of another instance, as that instance said. */
+  private readonly remoteOwners = new Map<number, string>()
   private awarenessBytes = 0
   private readonly writes: WriteQueue
   private destroyedFlag = false
@@ -437,13 +439,30 @@ export class Room implements FanoutRoom {
           if (current !== undefined && (newer || entry.clock === known?.clock)) forged++
           continue
         }
-        // A stale entry while a state is held is an echo or an old copy (of
-        // another instance's client, say), never a claim.
-        if (!newer && current !== undefined) continue
-        const holder = this.deps.reservations.holder(this.name, id)
-        if (holder !== undefined && holder !== own.identity) { forged++; continue }
-        accepted.push(newer ? entry : { ...entry, clock: known!.clock + 1 })
-        controlledAfter.add(id)
+        const remoteOwner = current === undefined ? undefined : this.remoteOwners.get(id)
+        if (remoteOwner !== undefined) {
+          // A client of another instance. A client that moved here after a
+          // reconnect announces its own id first thing (stale clock or not):
+          // its own user takes it over at once. Anything else is an echo of
+          // what the server sent, or someone forging a newer state.
+          const announcesItself = ownIds.size === 0 && entries.length === 1
+          if (remoteOwner !== own.identity || !announcesItself) {
+            if (newer && remoteOwner !== own.identity) forged++
+            else if (newer) accepted.push(entry)
+            continue
+          }
+          takeovers.push(id)
+          controlledAfter.add(id)
+          if (echo) continue
+          accepted.push(newer ? entry : { ...entry, clock: known!.clock + 1 })
+        } else {
+          // A stale entry while a state is held is an echo or an old copy, never a claim.
+          if (!newer && current !== undefined) continue
+          const holder = this.deps.reservations.holder(this.name, id)
+          if (holder !== undefined && holder !== own.identity) { forged++; continue }
+          accepted.push(newer ? entry : { ...entry, clock: known!.clock + 1 })
+          controlledAfter.add(id)
+        }
       }
       bytesDelta += (removal ? 0 : entry.state.length) - (this.awarenessSizes.get(id) ?? 0)
     }
@@ -462,6 +481,7 @@ export class Room implements FanoutRoom {
       // The old socket's close must not remove what the new one controls.
       for (const [member, ids] of this.members) if (member !== own) ids.delete(id)
       ownIds.add(id)
+      this.remoteOwners.delete(id)
     }
     if (accepted.length === 0) return
     for (const entry of accepted) this.deps.reservations.release(this.name, entry.clientId)
@@ -500,7 +520,7 @@ export class Room implements FanoutRoom {
     }
     if (isPublished(origin) && (added.length + updated.length + removed.length) > 0) {
       const changed = [...added, ...updated, ...removed]
-      this.deps.fanout.publishAwareness(this.name, awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed))
+      this.deps.fanout.publishAwareness(this.name, awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed), this.ownersOf(changed))
     }
     if (!this.awarenessScheduled && this.awarenessChanged.size > 0) {
       this.awarenessScheduled = true
@@ -530,13 +550,52 @@ export class Room implements FanoutRoom {
     }
   }
 
-  onRemoteAwareness (update: Uint8Array): void {
+  /**
+   * Applies an awareness update from another instance. Entries for clients
+   * connected here are skipped: this instance speaks for them now (their user
+   * moved here), and a removal the old instance sends when it notices the
+   * old socket closed is answered by announcing the state again, newer.
+   */
+  onRemoteAwareness (update: Uint8Array, owners?: AwarenessOwners): void {
     if (this.destroyedFlag) return
+    let entries: AwarenessEntry[]
     try {
-      awarenessProtocol.applyAwarenessUpdate(this.awareness, update, FANOUT_ORIGIN)
+      entries = decodeAwarenessUpdate(update)
+    } catch (err) {
+      this.log.warn({ err }, 'dropped an awareness update from another instance that does not decode')
+      return
+    }
+    for (const { clientId, identity } of owners ?? []) {
+      if (this.controllerOf(clientId) === undefined) this.remoteOwners.set(clientId, identity)
+    }
+    const foreign = entries.filter((e) => this.controllerOf(e.clientId) === undefined)
+    for (const e of foreign) if (isNullState(e.state)) this.remoteOwners.delete(e.clientId)
+    try {
+      if (foreign.length > 0) awarenessProtocol.applyAwarenessUpdate(this.awareness, foreign.length === entries.length ? update : encodeAwarenessEntries(foreign), FANOUT_ORIGIN)
     } catch (err) {
       this.log.warn({ err }, 'dropped an awareness update from another instance that does not apply')
     }
+    const contested = entries.filter((e) => !foreign.includes(e))
+    for (const e of contested) this.reannounce(e.clientId, e.clock)
+  }
+
+  /** Announces a local client's state again with a clock past `seenClock`, so other instances keep (or restore) it. */
+  private reannounce (clientId: number, seenClock: number): void {
+    const member = this.controllerOf(clientId)
+    const state = this.awareness.getStates().get(clientId)
+    if (member === undefined || state === undefined) return
+    const clock = Math.max(seenClock, this.awareness.meta.get(clientId)?.clock ?? 0) + 1
+    awarenessProtocol.applyAwarenessUpdate(this.awareness, encodeAwarenessEntries([{ clientId, clock, state: JSON.stringify(state) }]), { kind: 'connection', member } satisfies Origin)
+  }
+
+  /** Who controls each of these client ids, for those connected here. */
+  private ownersOf (ids: Iterable<number>): AwarenessOwners {
+    const owners: Array<{ clientId: number; identity: string }> = []
+    for (const clientId of ids) {
+      const member = this.controllerOf(clientId)
+      if (member !== undefined) owners.push({ clientId, identity: member.identity })
+    }
+    return owners
   }
 
   stateVector (): Uint8Array {
@@ -550,8 +609,20 @@ export class Room implements FanoutRoom {
   }
 
   awarenessSnapshot (): Uint8Array | null {
-    const ids = [...this.awareness.getStates().keys()]
+    const ids = this.localAwarenessIds()
     return ids.length === 0 ? null : awarenessProtocol.encodeAwarenessUpdate(this.awareness, ids)
+  }
+
+  awarenessOwners (): AwarenessOwners {
+    return this.ownersOf(this.localAwarenessIds())
+  }
+
+  /** Client ids of members connected here that have a state. */
+  private localAwarenessIds (): number[] {
+    const states = this.awareness.getStates()
+    const ids: number[] = []
+    for (const controlled of this.members.values()) for (const id of controlled) if (states.has(id)) ids.push(id)
+    return ids
   }
 
   /** Removes awareness states of a dead instance's clients, except those a local member now controls. */
@@ -625,4 +696,12 @@ function onlyDeletes (update: Uint8Array): boolean {
 export function isStuck (doc: Y.Doc): boolean {
   const internals = doc as unknown as { _transaction: unknown; _transactionCleanups: unknown[] }
   return internals._transaction !== null || internals._transactionCleanups.length > 0
+}
+
+function isNullState (state: string): boolean {
+  try {
+    return JSON.parse(state) === null
+  } catch {
+    return false
+  }
 }
