@@ -153,8 +153,8 @@ export function decodeFanoutMessage (data: Uint8Array): DecodedFanoutMessage {
   return message
 }
 
-/** One entry of a y-protocols awareness update, without its state. */
-export interface AwarenessEntry {
+/** One client of a y-protocols awareness update: its id and clock, and whether it was removed (not its state). */
+export interface AwarenessClient {
   clientId: number
   clock: number
   /** True when the entry removes the client's state (state `null`). */
@@ -165,7 +165,7 @@ export interface AwarenessEntry {
  * The client ids of an awareness update, so that the adapter knows which
  * clients each instance controls. Decoding is the wire protocol's own.
  */
-export function readAwarenessEntries (update: Uint8Array): AwarenessEntry[] {
+export function readAwarenessEntries (update: Uint8Array): AwarenessClient[] {
   try {
     // A removal is a state that parses to null, however it is written.
     return decodeAwarenessUpdate(update).map(({ clientId, clock, state }) => ({ clientId, clock, removed: isNullState(state) }))
