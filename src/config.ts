@@ -121,6 +121,11 @@ export interface ServerOptions {
    */
   syncWorkBytesPerSec?: number
   /**
+   * Most operations in one JSON Patch (`PATCH /docs/:name`); bounds the work
+   * one request can ask for. @default 1000
+   */
+  maxPatchOperations?: number
+  /**
    * A socket that has not completed an HTTP request (or upgrade) within this
    * time is closed; bounds sockets (and file descriptors) held by clients
    * that connect and never speak. @default 10000
@@ -174,6 +179,7 @@ export const DEFAULTS = Object.freeze({
   identityBytesPerSec: 16 * 1024 * 1024,
   syncWorkBytesPerSec: 8 * 1024 * 1024,
   idleSocketTimeoutMs: 10_000,
+  maxPatchOperations: 1000,
   maxPendingBytes: 8 * 1024 * 1024,
   loadTimeoutMs: 30_000,
   pingIntervalMs: 30_000,
@@ -195,7 +201,7 @@ const positiveIntegers = [
   'maxBufferedBytes', 'maxPendingBytes', 'loadTimeoutMs', 'pingIntervalMs', 'compactAfterUpdates',
   'maxDocNameBytes', 'backlog', 'maxDocumentBytes', 'maxNestingDepth', 'maxAwarenessStateBytes',
   'maxAwarenessClientsPerConnection', 'maxAwarenessBytesPerDoc', 'awarenessReclaimMs', 'identityMessagesPerSec',
-  'identityBytesPerSec', 'syncWorkBytesPerSec', 'idleSocketTimeoutMs'
+  'identityBytesPerSec', 'syncWorkBytesPerSec', 'idleSocketTimeoutMs', 'maxPatchOperations'
 ] as const
 
 /** Fills defaults, validates, rejects contradictions, and freezes. */

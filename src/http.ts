@@ -11,6 +11,7 @@ import type { Metrics } from './metrics.js'
 import type { Room } from './room.js'
 import type { RoomRegistry } from './rooms.js'
 import { TandemError, type ErrorCode, ErrorCodes } from './errors.js'
+import { applyJsonPatch, JsonPatchError } from './json-patch/index.js'
 import type { Origin } from './origin.js'
 import { safeUrl } from './logger.js'
 import { DocNameError, decodeDocName } from './request.js'
@@ -26,6 +27,8 @@ export interface HttpServices {
 export interface HttpDeps {
   /** Largest request body accepted. */
   maxMessageBytes: number
+  /** Most operations in one JSON Patch. */
+  maxPatchOperations: number
   /** Longest a write waits for storage before it is answered 503 (it is kept and stored later, but not acknowledged). */
   storageWaitMs: number
   /** Counts a request of `bytes` body bytes against its identity's rate limit; returns the refusal reason, or null. */
@@ -64,6 +67,7 @@ const routes: Route[] = [
   { method: 'GET', pattern: /^\/metrics$/, handler: metricsRoute },
   { method: 'GET', pattern: /^\/docs\/?$/, handler: listDocs },
   { method: 'POST', pattern: new RegExp(`^/docs/${DOC}/update$`), handler: postUpdate },
+  { method: 'PATCH', pattern: new RegExp(`^/docs/${DOC}$`), handler: patchDoc },
   { method: 'GET', pattern: new RegExp(`^/docs/${DOC}/presence$`), handler: presence },
   { method: 'GET', pattern: new RegExp(`^/docs/${DOC}$`), handler: getDoc },
   { method: 'DELETE', pattern: new RegExp(`^/docs/${DOC}$`), handler: deleteDoc }
@@ -109,7 +113,7 @@ export async function handleHttp (deps: HttpDeps, req: IncomingMessage, res: Ser
           ? new TandemError('STORAGE_FAILED', (err as Error).message)
           : new TandemError('INTERNAL', 'internal error')
     if (error.code === 'INTERNAL') deps.logger.error({ err, url: safeUrl(req.url) }, 'HTTP request failed')
-    sendError(res, error.code, error.message)
+    sendError(res, error.code, error.message, error.details)
   }
 }
 
@@ -133,12 +137,12 @@ async function servicesWithin (deps: HttpDeps, ms: number): Promise<HttpServices
   }
 }
 
-export function sendError (res: ServerResponse, code: ErrorCode, message: string): void {
+export function sendError (res: ServerResponse, code: ErrorCode, message: string, details?: Record<string, unknown>): void {
   if (res.headersSent) {
     res.destroy()
     return
   }
-  sendJson(res, ErrorCodes[code].status, { error: { code, message } })
+  sendJson(res, ErrorCodes[code].status, { error: { code, message, ...details } })
 }
 
 function sendJson (res: ServerResponse, status: number, body: unknown): void {
@@ -296,6 +300,46 @@ async function postUpdate (deps: HttpDeps, req: IncomingMessage, res: ServerResp
     room.applyUpdate(body, { kind: 'http', userId: permit.userId } satisfies Origin, (cost) => ctx.allowWork(req, permit.userId, cost))
     await withinMs(room.whenStored(), ctx.storageWaitMs, 'storage did not answer in time').catch((err) => {
       throw new TandemError('STORAGE_FAILED', `the update was not stored: ${(err as Error).message}`)
+    })
+  })
+  sendJson(res, 200, { stored: true, doc: docName })
+}
+
+/**
+ * `PATCH /docs/:name`: an RFC 6902 JSON Patch against the JSON view, applied
+ * in one transaction or not at all (`json-patch/`), then stored and relayed
+ * like any client's change before it is answered.
+ */
+async function patchDoc (deps: HttpDeps, req: IncomingMessage, res: ServerResponse, docName: string): Promise<void> {
+  const permit = await grantFor(deps, req, docName, 'write')
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
+  if (type !== 'application/json-patch+json') {
+    req.resume()
+    throw new TandemError('UNSUPPORTED_MEDIA_TYPE', 'send a JSON Patch with Content-Type: application/json-patch+json')
+  }
+  const ctx = await open(deps)
+  const body = await readBody(req, ctx.maxMessageBytes)
+  admit(ctx, req, permit, body.byteLength)
+  let operations: unknown
+  try {
+    operations = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'))
+  } catch (err) {
+    throw new TandemError('BAD_REQUEST', `the body is not JSON: ${(err as Error).message}`)
+  }
+  await withRoom(ctx, docName, async (room) => {
+    const origin: Origin = { kind: 'http', userId: permit.userId }
+    try {
+      // A patch adds at most what its body carries (copies are bounded by the patch's own read limit).
+      room.change((doc) => applyJsonPatch(doc, operations, { origin, maxOperations: ctx.maxPatchOperations }), {
+        growthBytes: body.byteLength,
+        budget: (cost) => ctx.allowWork(req, permit.userId, cost)
+      })
+    } catch (err) {
+      if (err instanceof JsonPatchError) throw new TandemError(err.code, err.message, { index: err.index })
+      throw err
+    }
+    await withinMs(room.whenStored(), ctx.storageWaitMs, 'storage did not answer in time').catch((err) => {
+      throw new TandemError('STORAGE_FAILED', `the change was not stored: ${(err as Error).message}`)
     })
   })
   sendJson(res, 200, { stored: true, doc: docName })

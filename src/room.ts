@@ -184,16 +184,41 @@ export class Room implements FanoutRoom {
     }
   }
 
+  /**
+   * Runs `fn`, which changes the document in its own transactions (with the
+   * origin it chooses: JSON Patch, the server-side document API), with the
+   * same protection as `applyUpdate`: refused (before anything changes) when
+   * the document plus `growthBytes` would exceed `maxDocumentBytes`, and the
+   * room fails rather than go on with a document Yjs left broken.
+   */
+  change<T> (fn: (doc: Y.Doc) => T, options: { growthBytes: number; budget?: (costBytes: number) => boolean }): T {
+    if (this.failed !== null || this.destroyedFlag) throw new TandemError('STORAGE_FAILED', 'the document is reloading; retry')
+    if (options.growthBytes > 0) this.checkGrowth(options.growthBytes, options.budget)
+    try {
+      return fn(this.doc)
+    } catch (err) {
+      if (isStuck(this.doc)) this.fail(err as Error, 'a change broke the document; reloading it from storage')
+      throw err
+    }
+  }
+
   /** Refuses an update that would grow the document past `maxDocumentBytes`. */
   private checkSize (update: Uint8Array, budget?: (costBytes: number) => boolean): void {
+    if (this.docBytes + update.byteLength <= this.deps.limits.maxDocumentBytes) return
+    // Deletions never grow a document past its limit.
+    if (onlyDeletes(update)) return
+    this.checkGrowth(update.byteLength, budget)
+  }
+
+  /** Refuses a change of `bytes` that would grow the document past `maxDocumentBytes`. */
+  private checkGrowth (bytes: number, budget?: (costBytes: number) => boolean): void {
     const max = this.deps.limits.maxDocumentBytes
-    if (this.docBytes + update.byteLength <= max) return
+    if (this.docBytes + bytes <= max) return
     // The estimate says no; measure. Paid by the sender, so a client at the
     // limit cannot make the server encode the document for free.
     if (budget !== undefined && !budget(this.docBytes)) throw new TandemError('RATE_LIMITED', 'too many updates at the document size limit')
     this.fullState()
-    if (this.docBytes + update.byteLength <= max) return
-    if (!onlyDeletes(update)) throw new TandemError('DOC_TOO_LARGE', `the document would grow past ${max} bytes`)
+    if (this.docBytes + bytes > max) throw new TandemError('DOC_TOO_LARGE', `the document would grow past ${max} bytes`)
   }
 
   /** The whole document as one update, encoded once per version. */

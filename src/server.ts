@@ -19,6 +19,7 @@ import { createAuthorizer, type Permit } from './authorize.js'
 import { createAdmitter, IdentityLimits, IpConnectionCounter } from './limits.js'
 import { clientIp } from './request.js'
 import { guardSockets } from './sockets.js'
+import { openDocument, type DocumentHandle } from './documents.js'
 import { AwarenessReservations } from './reservations.js'
 import { StorageHealth } from './storage-health.js'
 
@@ -45,6 +46,13 @@ export interface TandemServer {
    * returns false (and leaves the request alone) otherwise.
    */
   handleRequest(request: IncomingMessage, response: ServerResponse): boolean
+  /**
+   * Opens a document for the host application (loading it if needed) and
+   * holds it until the handle's `release()`: read and observe `handle.doc`,
+   * change it with `handle.change(fn)`, which resolves once the change is
+   * stored and relayed to every client and instance.
+   */
+  openDocument(name: string): Promise<DocumentHandle>
   /** Handles one upgrade request (for hosts that route upgrades themselves). */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void
   /** Stops accepting, closes clients (1001), stores every pending write, closes storage. Idempotent. */
@@ -183,6 +191,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
 
   const httpDeps: HttpDeps = {
     maxMessageBytes: config.maxMessageBytes,
+    maxPatchOperations: config.maxPatchOperations,
     storageWaitMs: config.loadTimeoutMs,
     admitRequest: (req, userId, bytes) => admitIdentity(identityOf(userId, clientIp(req, config.trustProxy)), bytes),
     allowWork: (req, userId, cost) => allowWork(identityOf(userId, clientIp(req, config.trustProxy)), cost),
@@ -423,6 +432,11 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     listen,
     attach,
     handleRequest,
+    async openDocument (name: string) {
+      if (shuttingDown) throw new TandemError('SHUTTING_DOWN', 'the server is shutting down')
+      await ready
+      return openDocument(rooms(), name, config.maxDocNameBytes)
+    },
     handleUpgrade,
     close,
     ready: () => ready
