@@ -64,6 +64,8 @@ export interface ClientRun {
   firstClock: number
   /** Clock after the run's last struct. */
   endClock: number
+  /** Byte offset after the run's last struct. */
+  endByte: number
 }
 
 /**
@@ -153,7 +155,7 @@ function readStructs (d: decoding.Decoder, s: ScannedUpdate): void {
     // dropping the others; no encoder writes that.
     if (seen.has(client)) throw invalid(`client ${client} appears twice`)
     seen.add(client)
-    const run: ClientRun = { client, first: s.structCount, end: s.structCount, firstClock: clock, endClock: clock }
+    const run: ClientRun = { client, first: s.structCount, end: s.structCount, firstClock: clock, endClock: clock, endByte: d.pos }
     for (let i = 0; i < structCount; i++) {
       const start = d.pos
       const info = readByte(d)
@@ -205,6 +207,7 @@ function readStructs (d: decoding.Decoder, s: ScannedUpdate): void {
     }
     run.end = s.structCount
     run.endClock = clock
+    run.endByte = d.pos
     if (run.end > run.first) s.runs.push(run)
   }
 }

@@ -193,7 +193,7 @@ describe('inspectUpdate', () => {
     expect(inspectUpdate(new Y.Doc(), update, { maxDepth: 1 })).toMatchObject({ status: 'too-deep', depth: 2 })
     const check = new Y.Doc()
     Y.applyUpdate(check, update)
-    expect(check.getMap('root').get('list').length).toBe(count)
+    expect((check.getMap('root').get('list') as Y.Array<unknown>).length).toBe(count)
     expect(deepestType(check)).toBe(2)
   })
 
