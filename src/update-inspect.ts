@@ -20,7 +20,7 @@
  * scanned once and only type items trigger parent resolution.
  */
 import * as Y from 'yjs'
-import { NO_ID, StructKind, scanUpdate, looksLikeV2, type ScannedUpdate } from './update-scan.js'
+import { StructKind, scanUpdate, looksLikeV2, type ScannedUpdate } from './update-scan.js'
 import { ParentResolver } from './update-parents.js'
 import { TandemError } from './errors.js'
 
@@ -189,14 +189,17 @@ function findMissing (s: ScannedUpdate, resolver: ParentResolver): MissingDepend
   return null
 }
 
-/** Like `Item.getMissing`: another client's id at or beyond what is integrated so far. */
+/**
+ * Like `Item.getMissing`: another client's id at or beyond what is
+ * integrated so far. (Ids are ≥ 0; `NO_ID` and `ROOT_PARENT` are not.)
+ */
 function firstMissingReference (s: ScannedUpdate, i: number, stateOf: (client: number) => number): MissingDependency | null {
   const own = s.client[i]
   let client = s.originClient[i]
-  if (client !== NO_ID && client !== own && s.originClock[i] >= stateOf(client)) return { kind: 'origin', client, clock: s.originClock[i] }
+  if (client >= 0 && client !== own && s.originClock[i] >= stateOf(client)) return { kind: 'origin', client, clock: s.originClock[i] }
   client = s.rightClient[i]
-  if (client !== NO_ID && client !== own && s.rightClock[i] >= stateOf(client)) return { kind: 'right-origin', client, clock: s.rightClock[i] }
+  if (client >= 0 && client !== own && s.rightClock[i] >= stateOf(client)) return { kind: 'right-origin', client, clock: s.rightClock[i] }
   client = s.parentClient[i]
-  if (client !== NO_ID && client !== own && s.parentClock[i] >= stateOf(client)) return { kind: 'parent', client, clock: s.parentClock[i] }
+  if (client >= 0 && client !== own && s.parentClock[i] >= stateOf(client)) return { kind: 'parent', client, clock: s.parentClock[i] }
   return null
 }

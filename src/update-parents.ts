@@ -15,7 +15,7 @@
  * and a ten-thousand-deep chain of types cannot overflow anything.
  */
 import * as Y from 'yjs'
-import { NO_ID, StructKind, type ClientRun, type ScannedUpdate } from './update-scan.js'
+import { NO_ID, ROOT_PARENT, StructKind, type ClientRun, type ScannedUpdate } from './update-scan.js'
 
 /** `parentOf` results that are not an index into the update. */
 export const Parent = {
@@ -182,7 +182,7 @@ export class ParentResolver {
     const kind = s.kind[k]
     if (kind === StructKind.GC) return Parent.NONE
     if (kind === StructKind.SKIP) return Parent.MISSING
-    if (s.parentName.has(k)) return Parent.ROOT
+    if (s.parentClient[k] === ROOT_PARENT) return Parent.ROOT
     if (s.parentClient[k] !== NO_ID) {
       const at = this.find(s.parentClient[k], s.parentClock[k])
       if (at === NOT_FOUND) return Parent.MISSING

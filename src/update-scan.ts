@@ -10,7 +10,10 @@
  * - Every loop consumes input, so a count claiming billions of entries ends
  *   at the end of the buffer, after as many steps as there are bytes.
  * - The result keeps byte offsets, so a caller can copy or rewrite structs
- *   without encoding them again (see `flat-snapshot.ts`).
+ *   without encoding them again (see `flat-gc.ts`).
+ * - Strings are checked (UTF-8, as lib0's fatal decoder wants) and measured
+ *   in place, never decoded: a `TextDecoder` call costs about a microsecond,
+ *   more than everything else a struct needs.
  *
  * The V1 layout, as Yjs writes it (`writeClientsStructs`, `writeDeleteSet`):
  *
@@ -54,6 +57,9 @@ export const TypeRef = {
 /** "No such id" in the id arrays below (real clients and clocks are ≥ 0). */
 export const NO_ID = -1
 
+/** In `parentClient`: the parent is a root type, named in the update. */
+export const ROOT_PARENT = -2
+
 /** A range of structs of one client, in the order the update lists them. */
 export interface ClientRun {
   client: number
@@ -69,32 +75,46 @@ export interface ClientRun {
 }
 
 /**
+ * A column of numbers, one per struct. Small updates use plain arrays:
+ * allocating a typed array costs more than scanning a keystroke. Large ones
+ * use `Float64Array`s that double when full: pushing onto plain arrays costs
+ * several times more per struct.
+ */
+export type Column = number[] | Float64Array
+
+const STRUCT_COLUMNS = ['client', 'clock', 'length', 'kind', 'typeRef', 'originClient', 'originClock', 'rightClient', 'rightClock', 'parentClient', 'parentClock', 'start', 'body'] as const
+
+/** Updates from this size on get typed columns. */
+const TYPED_COLUMNS_FROM_BYTES = 2048
+
+/**
  * One V1 update as parallel arrays. Struct `i` covers clocks
  * `clock[i] .. clock[i] + length[i] - 1` of `client[i]`.
  */
 export interface ScannedUpdate {
   bytes: Uint8Array
   structCount: number
-  client: number[]
-  clock: number[]
-  length: number[]
+  client: Column
+  clock: Column
+  length: Column
   /** A `StructKind`. */
-  kind: number[]
+  kind: Column
   /** A `TypeRef` for `TYPE` structs, otherwise -1. */
-  typeRef: number[]
-  originClient: number[]
-  originClock: number[]
-  rightClient: number[]
-  rightClock: number[]
-  /** Explicit parent id (`NO_ID` when the parent is a root or is implied by an origin). */
-  parentClient: number[]
-  parentClock: number[]
-  /** Explicit root parent names, by struct index. */
-  parentName: Map<number, string>
+  typeRef: Column
+  originClient: Column
+  originClock: Column
+  rightClient: Column
+  rightClock: Column
+  /**
+   * Explicit parent id; `ROOT_PARENT` when the parent is a root type, `NO_ID`
+   * when the parent is implied by an origin.
+   */
+  parentClient: Column
+  parentClock: Column
   /** Byte offset of each struct's info byte. */
-  start: number[]
+  start: Column
   /** Byte offset of each struct's content (for GC and Skip: of its length). */
-  body: number[]
+  body: Column
   runs: ClientRun[]
   /** Byte offset where the delete set starts. */
   structsEnd: number
@@ -110,23 +130,25 @@ export interface ScannedUpdate {
  */
 export function scanUpdate (update: Uint8Array): ScannedUpdate {
   const d = decoding.createDecoder(update)
+  const typed = update.length >= TYPED_COLUMNS_FROM_BYTES
+  // A struct takes at least two bytes; most take ten or more.
+  const column = (): Column => typed ? new Float64Array(Math.max(64, update.length >> 4)) : []
   const s: ScannedUpdate = {
     bytes: update,
     structCount: 0,
-    client: [],
-    clock: [],
-    length: [],
-    kind: [],
-    typeRef: [],
-    originClient: [],
-    originClock: [],
-    rightClient: [],
-    rightClock: [],
-    parentClient: [],
-    parentClock: [],
-    parentName: new Map(),
-    start: [],
-    body: [],
+    client: column(),
+    clock: column(),
+    length: column(),
+    kind: column(),
+    typeRef: column(),
+    originClient: column(),
+    originClock: column(),
+    rightClient: column(),
+    rightClock: column(),
+    parentClient: column(),
+    parentClock: column(),
+    start: column(),
+    body: column(),
     runs: [],
     structsEnd: 0,
     deletes: { client: [], clock: [], length: [] },
@@ -145,6 +167,7 @@ export function scanUpdate (update: Uint8Array): ScannedUpdate {
 }
 
 function readStructs (d: decoding.Decoder, s: ScannedUpdate): void {
+  const typed = s.client instanceof Float64Array
   const clientCount = readUint(d)
   const seen = new Set<number>()
   for (let c = 0; c < clientCount; c++) {
@@ -166,7 +189,7 @@ function readStructs (d: decoding.Decoder, s: ScannedUpdate): void {
       let rightClock = NO_ID
       let parent = NO_ID
       let parentClock = NO_ID
-      const index = s.structCount
+      let typeRef = -1
       if (kind !== StructKind.GC && kind !== StructKind.SKIP) {
         if ((info & 128) !== 0) {
           origin = readUint(d)
@@ -177,30 +200,41 @@ function readStructs (d: decoding.Decoder, s: ScannedUpdate): void {
           rightClock = readUint(d)
         }
         if ((info & 192) === 0) {
-          if (readUint(d) === 1) s.parentName.set(index, decoding.readVarString(d))
-          else {
+          if (readUint(d) === 1) {
+            parent = ROOT_PARENT
+            skipString(d)
+          } else {
             parent = readUint(d)
             parentClock = readUint(d)
           }
-          if ((info & 32) !== 0) decoding.readVarString(d)
+          if ((info & 32) !== 0) skipString(d)
         }
       }
       const body = d.pos
-      const { length, typeRef } = readContent(d, kind, s)
+      let length = 1
+      if (kind === StructKind.TYPE) {
+        typeRef = readUint(d)
+        if (typeRef > TypeRef.XML_TEXT) throw invalid(`unknown type ref ${typeRef}`)
+        if (typeRef === TypeRef.XML_ELEMENT || typeRef === TypeRef.XML_HOOK) skipString(d)
+      } else {
+        length = readContent(d, kind, s)
+      }
       if (length <= 0) throw invalid(`struct ${client}:${clock} has no length`)
-      s.client.push(client)
-      s.clock.push(clock)
-      s.length.push(length)
-      s.kind.push(kind)
-      s.typeRef.push(typeRef)
-      s.originClient.push(origin)
-      s.originClock.push(originClock)
-      s.rightClient.push(right)
-      s.rightClock.push(rightClock)
-      s.parentClient.push(parent)
-      s.parentClock.push(parentClock)
-      s.start.push(start)
-      s.body.push(body)
+      const i = s.structCount
+      if (typed && i === s.client.length) grow(s)
+      s.client[i] = client
+      s.clock[i] = clock
+      s.length[i] = length
+      s.kind[i] = kind
+      s.typeRef[i] = typeRef
+      s.originClient[i] = origin
+      s.originClock[i] = originClock
+      s.rightClient[i] = right
+      s.rightClock[i] = rightClock
+      s.parentClient[i] = parent
+      s.parentClock[i] = parentClock
+      s.start[i] = start
+      s.body[i] = body
       s.structCount++
       clock += length
       if (!Number.isSafeInteger(clock)) throw invalid('clock out of range')
@@ -212,48 +246,51 @@ function readStructs (d: decoding.Decoder, s: ScannedUpdate): void {
   }
 }
 
-/** Reads one struct's content; returns its clock length. */
-function readContent (d: decoding.Decoder, kind: number, s: ScannedUpdate): { length: number; typeRef: number } {
+/** Reads the content of a struct that is not a type; returns its clock length. */
+function readContent (d: decoding.Decoder, kind: number, s: ScannedUpdate): number {
   switch (kind) {
     case StructKind.GC:
     case StructKind.SKIP:
     case StructKind.DELETED:
-      return { length: readUint(d), typeRef: -1 }
+      return readUint(d)
     case StructKind.JSON: {
       const count = readUint(d)
-      for (let i = 0; i < count; i++) noteJson(s, decoding.readVarString(d))
-      return { length: count, typeRef: -1 }
+      for (let i = 0; i < count; i++) skipJson(d, s)
+      return count
     }
     case StructKind.BINARY:
-      decoding.readVarUint8Array(d)
-      return { length: 1, typeRef: -1 }
+      skipBytes(d, readUint(d))
+      return 1
     case StructKind.STRING:
       // The clock length is the string's length in UTF-16 code units, as Yjs counts it.
-      return { length: decoding.readVarString(d).length, typeRef: -1 }
+      return skipString(d)
     case StructKind.EMBED:
-      noteJson(s, decoding.readVarString(d))
-      return { length: 1, typeRef: -1 }
+      skipJson(d, s)
+      return 1
     case StructKind.FORMAT:
-      decoding.readVarString(d)
-      noteJson(s, decoding.readVarString(d))
-      return { length: 1, typeRef: -1 }
-    case StructKind.TYPE: {
-      const typeRef = readUint(d)
-      if (typeRef > TypeRef.XML_TEXT) throw invalid(`unknown type ref ${typeRef}`)
-      if (typeRef === TypeRef.XML_ELEMENT || typeRef === TypeRef.XML_HOOK) decoding.readVarString(d)
-      return { length: 1, typeRef }
-    }
+      skipString(d)
+      skipJson(d, s)
+      return 1
     case StructKind.ANY: {
       const count = readUint(d)
       for (let i = 0; i < count; i++) s.valueDepth = Math.max(s.valueDepth, skipAny(d))
-      return { length: count, typeRef: -1 }
+      return count
     }
     case StructKind.DOC:
-      decoding.readVarString(d)
+      skipString(d)
       s.valueDepth = Math.max(s.valueDepth, skipAny(d))
-      return { length: 1, typeRef: -1 }
+      return 1
     default:
       throw invalid(`unknown struct kind ${kind}`)
+  }
+}
+
+/** Doubles the typed columns. */
+function grow (s: ScannedUpdate): void {
+  for (const name of STRUCT_COLUMNS) {
+    const bigger = new Float64Array(s[name].length * 2)
+    bigger.set(s[name] as Float64Array)
+    s[name] = bigger
   }
 }
 
@@ -291,15 +328,15 @@ function skipAny (d: decoding.Decoder): number {
       continue
     }
     left[top]--
-    if (isObject[top]) decoding.readVarString(d)
+    if (isObject[top]) skipString(d)
     const tag = readByte(d)
     switch (tag) {
       case 127: case 126: case 121: case 120: break // undefined, null, false, true
       case 125: decoding.readVarInt(d); break
-      case 124: decoding.readUint8Array(d, 4); break // float32
-      case 123: case 122: decoding.readUint8Array(d, 8); break // float64, bigint64
-      case 119: decoding.readVarString(d); break
-      case 116: decoding.readVarUint8Array(d); break
+      case 124: skipBytes(d, 4); break // float32
+      case 123: case 122: skipBytes(d, 8); break // float64, bigint64
+      case 119: skipString(d); break
+      case 116: skipBytes(d, readUint(d)); break
       case 118: case 117: {
         left.push(readUint(d))
         isObject.push(tag === 118)
@@ -312,12 +349,19 @@ function skipAny (d: decoding.Decoder): number {
   return depth
 }
 
-/** Records the bracket depth of JSON text (Yjs parses it with `JSON.parse`). */
-function noteJson (s: ScannedUpdate, text: string): void {
+/**
+ * Skips a JSON text (Yjs parses it with `JSON.parse`) and records its
+ * bracket depth. The scan runs over the UTF-8 bytes: quotes, brackets and
+ * backslashes are ASCII, and no byte of a multi-byte character is ASCII.
+ */
+function skipJson (d: decoding.Decoder, s: ScannedUpdate): void {
+  const start = d.pos
+  skipString(d)
+  const bytes = d.arr
   let depth = 0
   let inString = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
+  for (let i = start; i < d.pos; i++) {
+    const c = bytes[i]
     if (inString) {
       if (c === 92) i++ // backslash: skip the escaped character
       else if (c === 34) inString = false
@@ -327,6 +371,63 @@ function noteJson (s: ScannedUpdate, text: string): void {
       if (depth > s.valueDepth) s.valueDepth = depth
     } else if (c === 93 || c === 125) depth--
   }
+}
+
+/** Skips a length-prefixed UTF-8 string; returns its length in UTF-16 code units. */
+function skipString (d: decoding.Decoder): number {
+  const byteLength = readUint(d)
+  const start = d.pos
+  skipBytes(d, byteLength)
+  const length = utf16Length(d.arr, start, d.pos)
+  if (length < 0) throw invalid('a string is not valid UTF-8')
+  return length
+}
+
+/**
+ * The UTF-16 length of the UTF-8 text in `bytes[start, end)`, or -1 where a
+ * fatal `TextDecoder` would throw (overlong forms, surrogates, code points
+ * beyond U+10FFFF, cut-off sequences). A BOM counts as a character, as with
+ * lib0's `ignoreBOM: true`.
+ */
+export function utf16Length (bytes: Uint8Array, start: number, end: number): number {
+  let length = 0
+  let i = start
+  while (i < end) {
+    const b = bytes[i]
+    if (b < 0x80) {
+      i++
+      length++
+      continue
+    }
+    let need: number
+    let low = 0x80
+    let high = 0xbf
+    if (b >= 0xc2 && b <= 0xdf) need = 1
+    else if (b >= 0xe0 && b <= 0xef) {
+      need = 2
+      if (b === 0xe0) low = 0xa0
+      else if (b === 0xed) high = 0x9f
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      need = 3
+      if (b === 0xf0) low = 0x90
+      else if (b === 0xf4) high = 0x8f
+    } else return -1
+    if (i + need >= end) return -1 // cut off
+    const b1 = bytes[i + 1]
+    if (b1 < low || b1 > high) return -1
+    for (let k = 2; k <= need; k++) {
+      const c = bytes[i + k]
+      if (c < 0x80 || c > 0xbf) return -1
+    }
+    i += need + 1
+    length += need === 3 ? 2 : 1
+  }
+  return length
+}
+
+function skipBytes (d: decoding.Decoder, count: number): void {
+  if (count > d.arr.length - d.pos) throw invalid('the update ends inside a struct')
+  d.pos += count
 }
 
 /** lib0's `readUint8` reads `undefined` past the end; this throws instead. */
