@@ -26,24 +26,29 @@ import { TandemError } from './errors.js'
 
 /**
  * Deepest nesting of shared types a client may create (a type in a root is
- * at depth 1). Real editors stay far below it: a ProseMirror list nested ten
- * levels deep inside a table cell is about 25 deep through y-prosemirror.
- * Yjs overflows Node's default stack somewhere above 1,500 (deleting a
- * nested Y.Map chain in one transaction), so this leaves a wide margin.
+ * at depth 1). Editors stay far below it: through y-prosemirror a bullet
+ * list nested ten levels deep is 22, a table inside it 25, thirty levels 62;
+ * an outliner with a Y.Map and a Y.Array per node reaches 60 at thirty
+ * levels. On Node's default stack Yjs first overflows at about 1,300 levels
+ * (`toJSON()` of nested Y.Array or Y.XmlElement), then about 2,000 (deleting
+ * a nested Y.Map chain in one transaction): this stays ten times below.
+ * (`bench/nesting/` measures both.)
  */
-export const DEFAULT_MAX_DEPTH = 64
+export const DEFAULT_MAX_DEPTH = 128
 
 /**
  * Deepest nesting of arrays and objects inside a value stored in a document
- * (`Y.Map#set(key, value)`, `Y.Array` items, embeds, formats). lib0 decodes
- * and encodes them recursively.
+ * (`Y.Map#set(key, value)`, `Y.Array` items, embeds, formats). lib0 reads and
+ * writes them recursively (overflowing at about 5,500 and 7,000 levels) and
+ * embeds go through `JSON.stringify` (about 4,000). A tldraw text shape
+ * whose rich text holds a list nested ten levels deep is 50.
  */
-export const DEFAULT_MAX_VALUE_DEPTH = 64
+export const DEFAULT_MAX_VALUE_DEPTH = 128
 
 export interface InspectOptions {
-  /** Deepest nesting of shared types the update may create. @default DEFAULT_MAX_DEPTH (64) */
+  /** Deepest nesting of shared types the update may create; deeper is `too-deep`. @default DEFAULT_MAX_DEPTH (128) */
   maxDepth?: number
-  /** Deepest nesting of plain values (arrays, objects) in the update. @default DEFAULT_MAX_VALUE_DEPTH (64) */
+  /** Deepest nesting of plain values (arrays, objects) in the update; deeper is `too-deep`. @default DEFAULT_MAX_VALUE_DEPTH (128) */
   maxValueDepth?: number
 }
 

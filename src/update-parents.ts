@@ -152,25 +152,19 @@ export class ParentResolver {
   docDepth (type: Y.AbstractType<any>): number {
     const chain: Array<Y.AbstractType<any>> = []
     let base = 0
-    for (let t: Y.AbstractType<any> = type; ;) {
+    for (let t = type; ;) {
       const known = this.docDepths.get(t)
       if (known !== undefined) {
         base = known
         break
       }
-      const item = t._item
-      const parent = item === null ? null : item.parent
-      if (!(parent instanceof Y.AbstractType)) break
+      const parent = t._item?.parent
+      if (!(parent instanceof Y.AbstractType)) break // t is a root
       chain.push(t)
       t = parent
     }
     for (let j = chain.length - 1; j >= 0; j--) this.docDepths.set(chain[j], ++base)
-    return chain.length > 0 ? base : (this.docDepths.get(type) ?? base)
-  }
-
-  /** The document type that struct `i` lands in, when `parentOf(i)` is `DOC`. */
-  docParent (i: number): Y.AbstractType<any> | undefined {
-    return this.docParents.get(i)
+    return base
   }
 
   /**
@@ -201,7 +195,7 @@ export class ParentResolver {
     }
     // Both neighbours must exist; either one ending up a GC makes this a GC;
     // otherwise the item shares its origin's parent (or its right origin's).
-    let result: number = Parent.ROOT
+    let gc = false
     let from: number | Y.Item | null = null
     for (let side = 0; side < 2; side++) {
       const client = side === 0 ? s.originClient[k] : s.rightClient[k]
@@ -211,22 +205,22 @@ export class ParentResolver {
       if (at === IN_DOC) {
         const found = this.found
         if (found instanceof Y.Item) from ??= found
-        else result = Parent.NONE
+        else gc = true
         continue
       }
       const atKind = s.kind[at]
       if (atKind === StructKind.SKIP) return Parent.MISSING
       if (atKind === StructKind.GC) {
-        result = Parent.NONE
+        gc = true
         continue
       }
       const its = this.parents[at]
       if (its === Parent.UNRESOLVED || its === Parent.VISITING) return pending(at)
       if (its === Parent.MISSING) return Parent.MISSING
-      if (its === Parent.NONE) result = Parent.NONE
+      if (its === Parent.NONE) gc = true
       else from ??= at
     }
-    if (result === Parent.NONE) return Parent.NONE
+    if (gc) return Parent.NONE
     if (from === null) return Parent.MISSING // the scan reads an explicit parent when there is no neighbour
     if (typeof from !== 'number') {
       const parent = from.parent
