@@ -70,7 +70,7 @@ function decideFates (scan: ScannedUpdate): Uint8Array {
       if (parent < 0) break
       k = parent
     }
-    // Everything on the chain below a dead type is dead; above it (none here) alive.
+    // Every type on the chain is (or is below) the one that decided.
     for (const k of chain) dead[k] = answer ? 1 : 2
     return answer
   }
@@ -120,7 +120,7 @@ function rewrite (scan: ScannedUpdate, fate: Uint8Array): Uint8Array {
         encoding.writeUint8(e, (bytes[start] & ~31) | StructKind.DELETED)
         encoding.writeUint8Array(e, bytes.subarray(start + 1, scan.body[i]))
         encoding.writeVarUint(e, scan.length[i])
-      } else {
+      } else { // KEEP
         encoding.writeUint8Array(e, bytes.subarray(start, end))
       }
     }

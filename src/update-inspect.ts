@@ -29,9 +29,10 @@ import { TandemError } from './errors.js'
  * at depth 1). Editors stay far below it: through y-prosemirror a bullet
  * list nested ten levels deep is 22, a table inside it 25, thirty levels 62;
  * an outliner with a Y.Map and a Y.Array per node reaches 60 at thirty
- * levels. On Node's default stack Yjs first overflows at about 1,300 levels
- * (`toJSON()` of nested Y.Array or Y.XmlElement), then about 2,000 (deleting
- * a nested Y.Map chain in one transaction): this stays ten times below.
+ * levels. On Node's default stack Yjs first overflows at about 1,200–1,500
+ * levels (`toJSON()` / `toString()` of nested Y.Array or Y.XmlElement), then
+ * about 2,000 (deleting a nested Y.Map chain in one transaction): this stays
+ * ten times below.
  * (`bench/nesting/` measures both.)
  */
 export const DEFAULT_MAX_DEPTH = 128
@@ -39,9 +40,9 @@ export const DEFAULT_MAX_DEPTH = 128
 /**
  * Deepest nesting of arrays and objects inside a value stored in a document
  * (`Y.Map#set(key, value)`, `Y.Array` items, embeds, formats). lib0 reads and
- * writes them recursively (overflowing at about 5,500 and 7,000 levels) and
- * embeds go through `JSON.stringify` (about 4,000). A tldraw text shape
- * whose rich text holds a list nested ten levels deep is 50.
+ * writes them recursively (overflowing at about 7,000 levels) and embeds go
+ * through `JSON.stringify` (about 4,000). A tldraw text shape whose rich text
+ * holds a list nested ten levels deep is 50.
  */
 export const DEFAULT_MAX_VALUE_DEPTH = 128
 
