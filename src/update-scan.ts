@@ -89,7 +89,8 @@ const TYPED_COLUMNS_FROM_BYTES = 2048
 
 /**
  * One V1 update as parallel arrays. Struct `i` covers clocks
- * `clock[i] .. clock[i] + length[i] - 1` of `client[i]`.
+ * `clock[i] .. clock[i] + length[i] - 1` of `client[i]`. Typed columns are
+ * longer than `structCount`; what lies beyond it means nothing.
  */
 export interface ScannedUpdate {
   bytes: Uint8Array
@@ -131,8 +132,8 @@ export interface ScannedUpdate {
 export function scanUpdate (update: Uint8Array): ScannedUpdate {
   const d = decoding.createDecoder(update)
   const typed = update.length >= TYPED_COLUMNS_FROM_BYTES
-  // A struct takes at least two bytes; most take ten or more.
-  const column = (): Column => typed ? new Float64Array(Math.max(64, update.length >> 4)) : []
+  // Most structs take 10–40 bytes; the columns double when that guess is short.
+  const column = (): Column => typed ? new Float64Array(Math.max(64, update.length >> 5)) : []
   const s: ScannedUpdate = {
     bytes: update,
     structCount: 0,
