@@ -1,5 +1,6 @@
 import pg from 'pg'
 import * as Y from 'yjs'
+import { mergeStoredUpdates } from '../src/yjs/stored-updates.js'
 import { StorageError, type Persistence } from './types.js'
 
 /** Options of {@link PostgresPersistence.open}. */
@@ -466,17 +467,11 @@ export class PostgresPersistence implements Persistence {
     let merged: Uint8Array
     if (this.gc) {
       // Applying to a document drops the content of deleted items, which
-      // mergeUpdates cannot do. Updates with missing dependencies are kept
-      // as pending and still part of the encoded state.
-      const doc = new Y.Doc()
-      try {
-        Y.transact(doc, () => {
-          for (const u of updates) Y.applyUpdate(doc, u)
-        })
-        merged = Y.encodeStateAsUpdate(doc)
-      } finally {
-        doc.destroy()
-      }
+      // mergeUpdates cannot do (and a document poisoned with deep nesting
+      // before updates were checked on arrival still merges, without
+      // recursion). Updates with missing dependencies are kept as pending and
+      // still part of the encoded state.
+      merged = mergeStoredUpdates(updates)
     } else {
       merged = Y.mergeUpdates(updates)
     }

@@ -89,9 +89,16 @@ export interface ServerOptions {
    * create. Yjs walks nested types recursively when it deletes and
    * garbage-collects them; a deep enough chain overflows the stack and would
    * make a document impossible to load. Real editors nest a few dozen
-   * levels at most. Refused with close 1007 / HTTP 400. @default 256
+   * levels at most (a list nested ten levels deep in ProseMirror is 22).
+   * Refused with close 1007 / HTTP 400. @default 128
    */
   maxNestingDepth?: number
+  /**
+   * Deepest nesting of arrays and objects inside a value stored in a
+   * document (a map entry, an array element, an embed): lib0 encodes and
+   * decodes them recursively. Refused with close 1007 / HTTP 400. @default 128
+   */
+  maxValueDepth?: number
   /** Largest awareness state of one client, in bytes of JSON; bounds presence memory per client. @default 32 KiB */
   maxAwarenessStateBytes?: number
   /** Awareness client ids one connection may control (a stock client uses one); bounds presence entries per socket. @default 8 */
@@ -170,7 +177,8 @@ export const DEFAULTS = Object.freeze({
   rateLimitBytesPerSec: 8 * 1024 * 1024,
   maxBufferedBytes: 16 * 1024 * 1024,
   maxDocumentBytes: 16 * 1024 * 1024,
-  maxNestingDepth: 256,
+  maxNestingDepth: 128,
+  maxValueDepth: 128,
   maxAwarenessStateBytes: 32 * 1024,
   maxAwarenessClientsPerConnection: 8,
   maxAwarenessBytesPerDoc: 8 * 1024 * 1024,
@@ -199,7 +207,7 @@ export type Config = Readonly<typeof DEFAULTS & Omit<ServerOptions, keyof typeof
 const positiveIntegers = [
   'maxMessageBytes', 'maxConnectionsPerIp', 'rateLimitMessagesPerSec', 'rateLimitBytesPerSec',
   'maxBufferedBytes', 'maxPendingBytes', 'loadTimeoutMs', 'pingIntervalMs', 'compactAfterUpdates',
-  'maxDocNameBytes', 'backlog', 'maxDocumentBytes', 'maxNestingDepth', 'maxAwarenessStateBytes',
+  'maxDocNameBytes', 'backlog', 'maxDocumentBytes', 'maxNestingDepth', 'maxValueDepth', 'maxAwarenessStateBytes',
   'maxAwarenessClientsPerConnection', 'maxAwarenessBytesPerDoc', 'awarenessReclaimMs', 'identityMessagesPerSec',
   'identityBytesPerSec', 'syncWorkBytesPerSec', 'idleSocketTimeoutMs', 'maxPatchOperations'
 ] as const

@@ -7,6 +7,9 @@ import type { Config, Hooks } from './config.js'
 import { TandemError } from './errors.js'
 import type { AwarenessReservations } from './reservations.js'
 import type { StorageHealth } from './storage-health.js'
+import { applyStoredUpdates } from './yjs/stored-updates.js'
+import { isDocStuck } from './yjs/stuck-doc.js'
+import { inspectUpdate } from './yjs/update-inspect.js'
 import type { AwarenessOwners, Fanout, FanoutRoom } from './fanout/types.js'
 import type { Member } from './member.js'
 import type { Metrics } from './metrics.js'
@@ -16,7 +19,7 @@ import { binaryFrame } from './wire.js'
 import { mergeMany, WriteQueue, type StoredBatch } from './write-queue.js'
 
 /** The limits a room enforces (see `ServerOptions` for what each bounds). */
-export type RoomLimits = Pick<Config, 'maxDocumentBytes' | 'maxMessageBytes' | 'maxNestingDepth' | 'maxAwarenessStateBytes' | 'maxAwarenessClientsPerConnection' | 'maxAwarenessBytesPerDoc'>
+export type RoomLimits = Pick<Config, 'maxDocumentBytes' | 'maxMessageBytes' | 'maxNestingDepth' | 'maxValueDepth' | 'maxAwarenessStateBytes' | 'maxAwarenessClientsPerConnection' | 'maxAwarenessBytesPerDoc'>
 
 export interface RoomDeps {
   persistence: Persistence
@@ -54,8 +57,10 @@ export interface RoomDeps {
  * held here, next to the rules that use it.
  */
 export class Room implements FanoutRoom {
-  readonly doc = new Y.Doc()
-  readonly awareness = new awarenessProtocol.Awareness(this.doc)
+  /** The document; replaced only by `load` (when stored rows had to be loaded flat). */
+  doc = new Y.Doc()
+  /** Presence; replaced together with `doc`. */
+  awareness = new awarenessProtocol.Awareness(this.doc)
   /** Each member and the awareness client ids it controls (removed when it leaves). */
   private readonly members = new Map<Member, Set<number>>()
   /** JSON size of each awareness state, and their sum, for `maxAwarenessBytesPerDoc`. */
@@ -141,9 +146,15 @@ export class Room implements FanoutRoom {
       }
     }
     if (this.destroyedFlag) return
-    this.doc.transact(() => {
-      for (const update of updates) Y.applyUpdate(this.doc, update)
-    }, LOAD_ORIGIN)
+    const loaded = applyStoredUpdates(this.doc, updates, { origin: LOAD_ORIGIN })
+    if (loaded.flat) {
+      // Rows of a document nested too deep for Yjs' recursion (stored before
+      // updates were checked on arrival): loaded without recursion into a new
+      // document, and compacted next, after which they load normally.
+      this.replaceDoc(loaded.doc)
+      this.deps.metrics.refused.inc({ code: 'LOADED_FLAT' })
+      this.log.warn({ rows: updates.length }, 'the stored rows nest too deep to load in one transaction; loaded them flat and compacting them')
+    }
     this.docBytes = updates.reduce((sum, u) => sum + u.byteLength, 0)
     this.callHook('onLoad', () => this.deps.hooks.onLoad?.({ docName: this.name, doc: this.doc }))
     this.writes.loaded(updates.length)
@@ -163,23 +174,51 @@ export class Room implements FanoutRoom {
 
   /**
    * Applies an update from `origin`, after the checks that protect the
-   * document: an update that would grow it past `maxDocumentBytes` is
-   * refused (a `TandemError`), as is one that does not apply. `budget`
-   * pays for the work of measuring the document exactly when it nears the
-   * limit (the sender's sync-work budget).
+   * document (each refusal is a `TandemError`, and nothing is applied):
+   * - it must decode exactly as a V1 update (`UPDATE_INVALID`, saying so for V2);
+   * - it may not nest shared types deeper than `maxNestingDepth` or values
+   *   deeper than `maxValueDepth` (`UPDATE_TOO_DEEP`): Yjs deletes and
+   *   garbage-collects nested types recursively, and a deep enough chain
+   *   would make the document impossible to load;
+   * - it may not depend on changes the document does not have
+   *   (`UPDATE_INCOMPLETE`): Yjs would keep such parts pending, never emit
+   *   them (so never store them), yet serve them to everyone who syncs;
+   * - it may not grow the document past `maxDocumentBytes` (`DOC_TOO_LARGE`);
+   *   `budget` pays for measuring the document exactly near the limit.
+   * An update that changes nothing is skipped (`refuseEmpty`: refused, `UPDATE_EMPTY`).
    *
    * If Yjs throws halfway through a transaction its document can be left
    * unable to emit further changes; the room then fails (its members
    * reconnect and the document reloads from storage) rather than accept
    * writes it would never store.
    */
-  applyUpdate (update: Uint8Array, origin: Origin, budget?: (costBytes: number) => boolean): void {
+  applyUpdate (update: Uint8Array, origin: Origin, budget?: (costBytes: number) => boolean, options: { refuseEmpty?: boolean } = {}): void {
     if (this.failed !== null || this.destroyedFlag) throw new TandemError('STORAGE_FAILED', 'the document is reloading; retry')
-    this.checkSize(update, budget)
+    const { maxNestingDepth, maxValueDepth } = this.deps.limits
+    const inspection = inspectUpdate(this.doc, update, { maxDepth: maxNestingDepth, maxValueDepth })
+    switch (inspection.status) {
+      case 'malformed':
+        throw new TandemError('UPDATE_INVALID', inspection.v2
+          ? 'this is a V2-encoded update; send V1 (Y.encodeStateAsUpdate, not …V2)'
+          : `the update does not decode: ${inspection.reason}`)
+      case 'empty':
+        if (options.refuseEmpty === true) throw new TandemError('UPDATE_EMPTY', 'the update changes nothing')
+        return
+      case 'too-deep':
+        throw new TandemError('UPDATE_TOO_DEEP', inspection.limit === 'types'
+          ? `the update nests shared types ${inspection.depth} deep; at most ${maxNestingDepth} are allowed`
+          : `the update nests a value ${inspection.valueDepth} deep; at most ${maxValueDepth} are allowed`)
+      case 'missing': {
+        const { kind, client, clock } = inspection.missing
+        throw new TandemError('UPDATE_INCOMPLETE', `the update depends on changes the server does not have (${kind} ${client}:${clock})`)
+      }
+    }
+    // Deletions never grow a document past its limit.
+    if (inspection.structs > 0) this.checkSize(update, budget)
     try {
       Y.applyUpdate(this.doc, update, origin)
     } catch (err) {
-      if (isStuck(this.doc)) this.fail(err as Error, 'applying an update broke the document; reloading it from storage')
+      if (isDocStuck(this.doc)) this.fail(err as Error, 'applying an update broke the document; reloading it from storage')
       throw new TandemError('UPDATE_INVALID', `the update does not apply: ${(err as Error).message}`)
     }
   }
@@ -197,7 +236,7 @@ export class Room implements FanoutRoom {
     try {
       return fn(this.doc)
     } catch (err) {
-      if (isStuck(this.doc)) this.fail(err as Error, 'a change broke the document; reloading it from storage')
+      if (isDocStuck(this.doc)) this.fail(err as Error, 'a change broke the document; reloading it from storage')
       throw err
     }
   }
@@ -205,8 +244,6 @@ export class Room implements FanoutRoom {
   /** Refuses an update that would grow the document past `maxDocumentBytes`. */
   private checkSize (update: Uint8Array, budget?: (costBytes: number) => boolean): void {
     if (this.docBytes + update.byteLength <= this.deps.limits.maxDocumentBytes) return
-    // Deletions never grow a document past its limit.
-    if (onlyDeletes(update)) return
     this.checkGrowth(update.byteLength, budget)
   }
 
@@ -333,6 +370,19 @@ export class Room implements FanoutRoom {
     this.log.error({ err }, this.failReason ?? 'storing an update failed; closing the document\'s connections')
     for (const member of [...this.members.keys()]) member.close(CloseCode.INTERNAL_ERROR, 'document reloading')
     this.deps.onFailed(this)
+  }
+
+  /** Swaps in a new document (and presence) before anyone joined: only `load` does. */
+  private replaceDoc (doc: Y.Doc): void {
+    this.doc.off('update', this.onDocUpdate)
+    this.awareness.off('update', this.onAwarenessUpdate)
+    this.awareness.destroy()
+    this.doc.destroy()
+    this.doc = doc
+    this.awareness = new awarenessProtocol.Awareness(doc)
+    this.awareness.setLocalState(null)
+    this.doc.on('update', this.onDocUpdate)
+    this.awareness.on('update', this.onAwarenessUpdate)
   }
 
   /** Fails the room for a reason other than a write: the same path (members reconnect, the document reloads). */
@@ -705,23 +755,7 @@ function answerKey (stateVector: Uint8Array): string {
   return Buffer.from(stateVector.buffer, stateVector.byteOffset, stateVector.byteLength).toString('latin1')
 }
 
-/** True when an update only deletes (no structs): deletions never grow a document past its limit. */
-function onlyDeletes (update: Uint8Array): boolean {
-  try {
-    return Y.decodeUpdate(update).structs.length === 0
-  } catch {
-    return false
-  }
-}
 
-/**
- * Whether a Yjs document was left mid-transaction by an exception (its
- * cleanup never ran): it would then never emit another `update` event.
- */
-export function isStuck (doc: Y.Doc): boolean {
-  const internals = doc as unknown as { _transaction: unknown; _transactionCleanups: unknown[] }
-  return internals._transaction !== null || internals._transactionCleanups.length > 0
-}
 
 function isNullState (state: string): boolean {
   try {

@@ -7,9 +7,9 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import * as encoding from 'lib0/encoding'
 import * as Y from 'yjs'
-import { flatGarbageCollect } from '../src/flat-gc.js'
-import { applyStoredUpdates, mergeStoredUpdates } from '../src/stored-updates.js'
-import { isDocStuck } from '../src/stuck-doc.js'
+import { flatGarbageCollect } from '../src/yjs/flat-gc.js'
+import { applyStoredUpdates, mergeStoredUpdates } from '../src/yjs/stored-updates.js'
+import { isDocStuck } from '../src/yjs/stuck-doc.js'
 import { prng } from './helpers.js'
 
 interface Poisoned {

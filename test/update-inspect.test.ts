@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest'
 import * as encoding from 'lib0/encoding'
 import * as Y from 'yjs'
-import { inspectUpdate, type UpdateInspection } from '../src/update-inspect.js'
+import { inspectUpdate, type UpdateInspection } from '../src/yjs/update-inspect.js'
 import { prng } from './helpers.js'
 
 /** A doc with a fixed client id whose own (local) updates are captured. */

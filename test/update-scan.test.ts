@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { NO_ID, ROOT_PARENT, StructKind, scanUpdate } from '../src/update-scan.js'
+import { NO_ID, ROOT_PARENT, StructKind, scanUpdate } from '../src/yjs/update-scan.js'
 import { prng } from './helpers.js'
 
 describe('scanUpdate', () => {

@@ -1,6 +1,6 @@
 /** utf16Length must agree with lib0's fatal TextDecoder on every input. */
 import { describe, expect, it } from 'vitest'
-import { utf16Length } from '../src/utf8.js'
+import { utf16Length } from '../src/yjs/utf8.js'
 import { prng } from './helpers.js'
 
 const fatal = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })

@@ -12,7 +12,7 @@
  *   types); rich text inside a record is ProseMirror JSON (value depth).
  */
 import * as Y from 'yjs'
-import { inspectUpdate } from '../../dist/src/update-inspect.js'
+import { inspectUpdate } from '../../dist/src/yjs/update-inspect.js'
 
 const el = (name, children) => {
   const e = new Y.XmlElement(name)

@@ -12,9 +12,9 @@
  */
 import * as encoding from 'lib0/encoding'
 import * as Y from 'yjs'
-import { inspectUpdate } from '../../dist/src/update-inspect.js'
-import { scanUpdate } from '../../dist/src/update-scan.js'
-import { applyStoredUpdates, mergeStoredUpdates } from '../../dist/src/stored-updates.js'
+import { inspectUpdate } from '../../dist/src/yjs/update-inspect.js'
+import { scanUpdate } from '../../dist/src/yjs/update-scan.js'
+import { applyStoredUpdates, mergeStoredUpdates } from '../../dist/src/yjs/stored-updates.js'
 
 function time (label, fn, reps) {
   for (let i = 0; i < Math.min(reps, 200); i++) fn()

@@ -26,7 +26,7 @@
  *   deleteSet = varuint clientCount, { varuint client, varuint count, { varuint clock, varuint len } }
  */
 import * as decoding from 'lib0/decoding'
-import { TandemError } from './errors.js'
+import { TandemError } from '../errors.js'
 import { utf16Length } from './utf8.js'
 
 /** `info & 31` of a struct: what its content is. */

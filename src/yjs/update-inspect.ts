@@ -22,7 +22,7 @@
 import * as Y from 'yjs'
 import { StructKind, scanUpdate, looksLikeV2, type ScannedUpdate } from './update-scan.js'
 import { ParentResolver } from './update-parents.js'
-import { TandemError } from './errors.js'
+import { TandemError } from '../errors.js'
 
 /**
  * Deepest nesting of shared types a client may create (a type in a root is

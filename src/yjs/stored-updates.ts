@@ -12,7 +12,7 @@
  * delete set.
  */
 import * as Y from 'yjs'
-import { TandemError } from './errors.js'
+import { TandemError } from '../errors.js'
 import { flatGarbageCollect } from './flat-gc.js'
 import { isDocStuck } from './stuck-doc.js'
 
