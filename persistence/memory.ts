@@ -7,7 +7,7 @@ import { StorageError, type Persistence } from './types.js'
  */
 export class MemoryPersistence implements Persistence {
   readonly name = 'memory'
-  readonly shared = false
+  readonly shared: boolean = false
   private readonly docs = new Map<string, Uint8Array[]>()
   private closed = false
 
