@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import * as awarenessProtocol from 'y-protocols/awareness'
+import type { Awareness } from 'y-protocols/awareness'
 import * as Y from 'yjs'
 import type { Persistence } from '../persistence/types.js'
 import { CloseCode } from './close-codes.js'
@@ -12,9 +12,10 @@ import { isDocStuck } from './yjs/stuck-doc.js'
 import { inspectUpdate } from './yjs/update-inspect.js'
 import type { AwarenessOwners, Fanout, FanoutRoom } from './fanout/types.js'
 import type { Member } from './member.js'
+import { Presence } from './presence.js'
 import type { Metrics } from './metrics.js'
 import { FANOUT_ORIGIN, LOAD_ORIGIN, authorOf, isPublished, isRelayed, originOf, senderOf, type Origin } from './origin.js'
-import { decodeAwarenessUpdate, encodeAwareness, type AwarenessEntry, encodeAwarenessUpdate as encodeAwarenessEntries, encodeSyncStep1, encodeSyncStep2, encodeSyncUpdate } from './protocol.js'
+import { encodeSyncStep1, encodeSyncStep2, encodeSyncUpdate } from './protocol.js'
 import { binaryFrame } from './wire.js'
 import { mergeMany, WriteQueue, type StoredBatch } from './write-queue.js'
 
@@ -53,21 +54,15 @@ export interface RoomDeps {
  * once storage has caught up with it, so no client ever receives an update
  * that a crash could lose.
  *
- * The room owns its members: which awareness client ids each one controls is
- * held here, next to the rules that use it.
+ * Updates are checked before they touch the document (`applyUpdate`). The
+ * members and their awareness (ownership, limits, other instances' clients)
+ * are the room's `Presence`; the path to storage is its `WriteQueue`.
  */
 export class Room implements FanoutRoom {
   /** The document; replaced only by `load` (when stored rows had to be loaded flat). */
   doc = new Y.Doc()
-  /** Presence; replaced together with `doc`. */
-  awareness = new awarenessProtocol.Awareness(this.doc)
-  /** Each member and the awareness client ids it controls (removed when it leaves). */
-  private readonly members = new Map<Member, Set<number>>()
-  /** JSON size of each awareness state, and their sum, for `maxAwarenessBytesPerDoc`. */
-  private readonly awarenessSizes = new Map<number, number>()
-  /** Who controls each client of another instance, as that instance said. */
-  private readonly remoteOwners = new Map<number, string>()
-  private awarenessBytes = 0
+  /** The members and their presence; replaced together with `doc`. */
+  presence: Presence
   private readonly writes: WriteQueue
   private destroyedFlag = false
   /** Bumped by every change to the doc; cached encodings are valid for one version. */
@@ -79,8 +74,6 @@ export class Room implements FanoutRoom {
   private answersVersion = -1
   /** The whole document as one update, for the version it was encoded at. */
   private full: { version: number; update: Uint8Array } | undefined
-  private awarenessChanged = new Set<number>()
-  private awarenessScheduled = false
   private childLog: Logger | undefined
   private failReason: string | undefined
   /** Wakes the load's retry wait, so `destroy()` ends it early. */
@@ -99,10 +92,24 @@ export class Room implements FanoutRoom {
       // Compaction only saves space and load time; the rows are intact.
       onCompactionFailed: (err) => this.log.warn({ err }, 'compaction failed')
     })
-    // The server has no presence of its own.
-    this.awareness.setLocalState(null)
+    this.presence = this.makePresence(this.doc)
     this.doc.on('update', this.onDocUpdate)
-    this.awareness.on('update', this.onAwarenessUpdate)
+  }
+
+  private makePresence (doc: Y.Doc): Presence {
+    return new Presence(doc, {
+      name: this.name,
+      fanout: this.deps.fanout,
+      metrics: this.deps.metrics,
+      limits: this.deps.limits,
+      reservations: this.deps.reservations,
+      log: () => this.log
+    })
+  }
+
+  /** The document's Awareness. */
+  get awareness (): Awareness {
+    return this.presence.awareness
   }
 
   /** A child logger made on first use (most rooms never log). */
@@ -278,7 +285,7 @@ export class Room implements FanoutRoom {
       const frame = encodeSyncUpdate(relayed.length === updates.length ? merged : mergeMany(relayed.map((p) => p.update)))
       const wire = binaryFrame(frame)
       let sent = 0
-      for (const member of this.members.keys()) {
+      for (const member of this.presence.membersNow()) {
         if (member !== skip) {
           member.sendFramed(wire, frame)
           sent++
@@ -368,21 +375,18 @@ export class Room implements FanoutRoom {
    */
   private onWriteFailed (err: Error): void {
     this.log.error({ err }, this.failReason ?? 'storing an update failed; closing the document\'s connections')
-    for (const member of [...this.members.keys()]) member.close(CloseCode.INTERNAL_ERROR, 'document reloading')
+    for (const member of [...this.presence.membersNow()]) member.close(CloseCode.INTERNAL_ERROR, 'document reloading')
     this.deps.onFailed(this)
   }
 
   /** Swaps in a new document (and presence) before anyone joined: only `load` does. */
   private replaceDoc (doc: Y.Doc): void {
     this.doc.off('update', this.onDocUpdate)
-    this.awareness.off('update', this.onAwarenessUpdate)
-    this.awareness.destroy()
+    this.presence.destroy()
     this.doc.destroy()
     this.doc = doc
-    this.awareness = new awarenessProtocol.Awareness(doc)
-    this.awareness.setLocalState(null)
+    this.presence = this.makePresence(doc)
     this.doc.on('update', this.onDocUpdate)
-    this.awareness.on('update', this.onAwarenessUpdate)
   }
 
   /** Fails the room for a reason other than a write: the same path (members reconnect, the document reloads). */
@@ -395,223 +399,33 @@ export class Room implements FanoutRoom {
 
   /** Adds a member to the loaded room and starts the sync handshake. */
   join (member: Member): void {
-    this.members.set(member, new Set())
+    const states = this.presence.join(member)
     member.send(encodeSyncStep1(Y.encodeStateVector(this.doc)))
-    const states = this.awareness.getStates()
-    if (states.size > 0) {
-      member.send(encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...states.keys()])))
-    }
+    if (states !== null) member.send(states)
   }
 
   /** Removes a member and the awareness states it controlled. */
   leave (member: Member): void {
-    const controlled = this.members.get(member)
-    if (controlled === undefined) return
-    this.members.delete(member)
-    this.deps.reservations.reserve(this.name, controlled, member.identity)
-    if (controlled.size > 0 && !this.destroyedFlag) {
-      awarenessProtocol.removeAwarenessStates(this.awareness, [...controlled], { kind: 'connection', member } satisfies Origin)
-    }
+    this.presence.leave(member)
   }
 
   /** Number of members. */
   get size (): number {
-    return this.members.size
+    return this.presence.size
   }
 
-  /** The full awareness state as one message, or null when nobody is present. */
-  awarenessMessage (): Uint8Array | null {
-    const snapshot = this.awarenessSnapshot()
-    return snapshot === null ? null : encodeAwareness(snapshot)
-  }
-
-  /**
-   * Applies an awareness update from a member (or from another instance).
-   *
-   * A member controls the client ids it announced. For each entry:
-   * - an id the member controls: a newer clock applies; a stale clock with a
-   *   different state applies with the clock moved past the server's (after a
-   *   reconnect the stock client announces the clock the server already
-   *   bumped when it removed the state, and would stay invisible until its
-   *   next renewal); a stale clock with the same state is an echo;
-   * - an id another member controls: the same identity takes it over (a
-   *   reconnect before the old socket was noticed dead); anyone else is
-   *   forging, and the entry is dropped and counted — echoes (stock clients
-   *   send back every change they receive) are dropped silently;
-   * - an id nobody controls: claimed, unless it is still reserved for the
-   *   identity that left with it (`awarenessReclaimMs`); a member never
-   *   removes a state it does not control.
-   * Removals are recognised by the parsed state, never by its text.
-   *
-   * Refuses (throws a `TandemError`) an update that does not decode, a state
-   * that is not JSON or larger than `maxAwarenessStateBytes`, more client
-   * ids for one member than `maxAwarenessClientsPerConnection`, and growth
-   * of the document's presence past `maxAwarenessBytesPerDoc`.
-   */
+  /** Applies a member's awareness update (see `Presence.apply` for the rules and refusals). */
   applyAwareness (update: Uint8Array, origin: Origin): void {
-    let entries: AwarenessEntry[]
-    try {
-      entries = decodeAwarenessUpdate(update)
-    } catch (err) {
-      throw new TandemError('AWARENESS_INVALID', `awareness update does not decode: ${(err as Error).message}`)
-    }
-    if (origin.kind !== 'connection') {
-      awarenessProtocol.applyAwarenessUpdate(this.awareness, update, origin)
-      return
-    }
-    const { limits } = this.deps
-    const own = origin.member
-    const ownIds = this.members.get(own)
-    if (ownIds === undefined) return
-    const accepted: AwarenessEntry[] = []
-    const takeovers: number[] = []
-    let forged = 0
-    let bytesDelta = 0
-    const controlledAfter = new Set(ownIds)
-    for (const entry of entries) {
-      if (Buffer.byteLength(entry.state) > limits.maxAwarenessStateBytes) {
-        throw new TandemError('AWARENESS_TOO_LARGE', `an awareness state is larger than ${limits.maxAwarenessStateBytes} bytes`)
-      }
-      let parsed: unknown
-      try {
-        parsed = JSON.parse(entry.state)
-      } catch {
-        throw new TandemError('AWARENESS_INVALID', 'an awareness state is not JSON')
-      }
-      const id = entry.clientId
-      if (id === this.awareness.clientID) { forged++; continue }
-      const removal = parsed === null
-      const known = this.awareness.meta.get(id)
-      const current = this.awareness.getStates().get(id)
-      const newer = known === undefined || entry.clock > known.clock
-      const echo = !newer && current !== undefined && !removal && sameState(current, parsed)
-      const owner = this.controllerOf(id)
-      if (owner === own) {
-        if (echo) continue
-        if (removal) {
-          // A removal applies at the clock the server holds (or does nothing when nothing is held).
-          if (current === undefined) continue
-          // The id stays the member's (and reserved for its identity when it leaves).
-          accepted.push(newer ? entry : { ...entry, clock: known!.clock })
-        } else {
-          accepted.push(newer ? entry : { ...entry, clock: known!.clock + 1 })
-        }
-      } else if (owner !== undefined) {
-        // Only a claim (a newer clock, or a removal at the clock held) can take an id over;
-        // anything else is an echo of what the server sent.
-        // A reconnect of the same identity may also come with a stale clock when no state is held.
-        const claim = newer || (removal && entry.clock === known?.clock) || (current === undefined && !removal && owner.identity === own.identity)
-        if (!claim) continue
-        if (owner.identity !== own.identity) { forged++; continue }
-        // The same identity on a new socket (a reconnect before the old one
-        // was noticed dead) takes the id over; removing it is the old socket's job.
-        if (removal) continue
-        takeovers.push(id)
-        controlledAfter.add(id)
-        accepted.push(entry)
-      } else {
-        if (removal) {
-          if (current !== undefined && (newer || entry.clock === known?.clock)) forged++
-          continue
-        }
-        const remoteOwner = current === undefined ? undefined : this.remoteOwners.get(id)
-        if (remoteOwner !== undefined) {
-          // A client of another instance. A client that moved here after a
-          // reconnect announces its own id first thing (stale clock or not):
-          // its own user takes it over at once. Anything else is an echo of
-          // what the server sent, or someone forging a newer state.
-          const announcesItself = ownIds.size === 0 && entries.length === 1
-          if (remoteOwner !== own.identity || !announcesItself) {
-            if (newer && remoteOwner !== own.identity) forged++
-            else if (newer) accepted.push(entry)
-            continue
-          }
-          takeovers.push(id)
-          controlledAfter.add(id)
-          if (echo) continue
-          accepted.push(newer ? entry : { ...entry, clock: known!.clock + 1 })
-        } else {
-          // A stale entry while a state is held is an echo or an old copy, never a claim.
-          if (!newer && current !== undefined) continue
-          const holder = this.deps.reservations.holder(this.name, id)
-          if (holder !== undefined && holder !== own.identity) { forged++; continue }
-          accepted.push(newer ? entry : { ...entry, clock: known!.clock + 1 })
-          controlledAfter.add(id)
-        }
-      }
-      bytesDelta += (removal ? 0 : entry.state.length) - (this.awarenessSizes.get(id) ?? 0)
-    }
-    if (forged > 0) {
-      this.deps.metrics.forgedAwareness.inc(forged)
-      this.log.info({ dropped: forged }, 'dropped awareness entries for client ids this connection does not own')
-    }
-    if (accepted.length === 0 && takeovers.length === 0) return
-    if (controlledAfter.size > limits.maxAwarenessClientsPerConnection) {
-      throw new TandemError('AWARENESS_TOO_LARGE', `more than ${limits.maxAwarenessClientsPerConnection} awareness client ids on one connection`)
-    }
-    if (bytesDelta > 0 && this.awarenessBytes + bytesDelta > limits.maxAwarenessBytesPerDoc) {
-      throw new TandemError('AWARENESS_TOO_LARGE', `the document's presence would exceed ${limits.maxAwarenessBytesPerDoc} bytes`)
-    }
-    for (const id of takeovers) {
-      // The old socket's close must not remove what the new one controls.
-      for (const [member, ids] of this.members) if (member !== own) ids.delete(id)
-      ownIds.add(id)
-      this.remoteOwners.delete(id)
-    }
-    if (accepted.length === 0) return
-    for (const entry of accepted) this.deps.reservations.release(this.name, entry.clientId)
-    const rewritten = accepted.length !== entries.length || accepted.some((e, i) => e !== entries[i])
-    awarenessProtocol.applyAwarenessUpdate(this.awareness, rewritten ? encodeAwarenessEntries(accepted) : update, origin)
+    this.presence.apply(update, origin)
   }
 
-  /** The member that controls awareness client `id`, if one does. */
-  private controllerOf (id: number): Member | undefined {
-    for (const [member, ids] of this.members) if (ids.has(id)) return member
-    return undefined
+  /** The awareness of every client as one message, or null when nobody is present. */
+  awarenessMessage (): Uint8Array | null {
+    return this.presence.message()
   }
 
-  private readonly onAwarenessUpdate = (
-    { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
-    txOrigin: unknown
-  ): void => {
-    const origin = originOf(txOrigin)
-    const owned = origin.kind === 'connection' ? this.members.get(origin.member) : undefined
-    if (owned !== undefined) {
-      // A member keeps the ids it removed: they count against its limit and are reserved when it leaves.
-      for (const id of added) owned.add(id)
-      for (const id of updated) owned.add(id)
-    }
-    const states = this.awareness.getStates()
-    for (const id of [...added, ...updated]) {
-      const size = JSON.stringify(states.get(id) ?? null).length
-      this.awarenessBytes += size - (this.awarenessSizes.get(id) ?? 0)
-      this.awarenessSizes.set(id, size)
-      this.awarenessChanged.add(id)
-    }
-    for (const id of removed) {
-      this.awarenessBytes -= this.awarenessSizes.get(id) ?? 0
-      this.awarenessSizes.delete(id)
-      this.awarenessChanged.add(id)
-    }
-    if (isPublished(origin) && (added.length + updated.length + removed.length) > 0) {
-      const changed = [...added, ...updated, ...removed]
-      this.deps.fanout.publishAwareness(this.name, awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed), this.ownersOf(changed))
-    }
-    if (!this.awarenessScheduled && this.awarenessChanged.size > 0) {
-      this.awarenessScheduled = true
-      // Coalesce: one encoding per tick for all recipients.
-      setImmediate(this.broadcastAwareness)
-    }
-  }
-
-  private readonly broadcastAwareness = (): void => {
-    this.awarenessScheduled = false
-    if (this.destroyedFlag || this.awarenessChanged.size === 0) return
-    const frame = encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awarenessChanged]))
-    this.awarenessChanged.clear()
-    const wire = binaryFrame(frame)
-    for (const member of this.members.keys()) member.sendFramed(wire, frame)
-    this.deps.metrics.messagesOut.inc('awareness', this.members.size)
+  awarenessCount (): number {
+    return this.presence.count
   }
 
   // ---------------------------------------------------------------- fan-out
@@ -625,52 +439,22 @@ export class Room implements FanoutRoom {
     }
   }
 
-  /**
-   * Applies an awareness update from another instance. Entries for clients
-   * connected here are skipped: this instance speaks for them now (their user
-   * moved here), and a removal the old instance sends when it notices the
-   * old socket closed is answered by announcing the state again, newer.
-   */
   onRemoteAwareness (update: Uint8Array, owners?: AwarenessOwners): void {
     if (this.destroyedFlag) return
-    let entries: AwarenessEntry[]
-    try {
-      entries = decodeAwarenessUpdate(update)
-    } catch (err) {
-      this.log.warn({ err }, 'dropped an awareness update from another instance that does not decode')
-      return
-    }
-    for (const { clientId, identity } of owners ?? []) {
-      if (this.controllerOf(clientId) === undefined) this.remoteOwners.set(clientId, identity)
-    }
-    const foreign = entries.filter((e) => this.controllerOf(e.clientId) === undefined)
-    for (const e of foreign) if (isNullState(e.state)) this.remoteOwners.delete(e.clientId)
-    try {
-      if (foreign.length > 0) awarenessProtocol.applyAwarenessUpdate(this.awareness, foreign.length === entries.length ? update : encodeAwarenessEntries(foreign), FANOUT_ORIGIN)
-    } catch (err) {
-      this.log.warn({ err }, 'dropped an awareness update from another instance that does not apply')
-    }
-    const contested = entries.filter((e) => !foreign.includes(e))
-    for (const e of contested) this.reannounce(e.clientId, e.clock)
+    this.presence.applyRemote(update, owners)
   }
 
-  /** Announces a local client's state again with a clock past `seenClock`, so other instances keep (or restore) it. */
-  private reannounce (clientId: number, seenClock: number): void {
-    const member = this.controllerOf(clientId)
-    const state = this.awareness.getStates().get(clientId)
-    if (member === undefined || state === undefined) return
-    const clock = Math.max(seenClock, this.awareness.meta.get(clientId)?.clock ?? 0) + 1
-    awarenessProtocol.applyAwarenessUpdate(this.awareness, encodeAwarenessEntries([{ clientId, clock, state: JSON.stringify(state) }]), { kind: 'connection', member } satisfies Origin)
+  awarenessSnapshot (): Uint8Array | null {
+    return this.presence.snapshot()
   }
 
-  /** Who controls each of these client ids, for those connected here. */
-  private ownersOf (ids: Iterable<number>): AwarenessOwners {
-    const owners: Array<{ clientId: number; identity: string }> = []
-    for (const clientId of ids) {
-      const member = this.controllerOf(clientId)
-      if (member !== undefined) owners.push({ clientId, identity: member.identity })
-    }
-    return owners
+  awarenessOwners (): AwarenessOwners {
+    return this.presence.owners()
+  }
+
+  removeRemoteClients (clientIds: number[]): void {
+    if (this.destroyedFlag) return
+    this.presence.removeRemoteClients(clientIds)
   }
 
   stateVector (): Uint8Array {
@@ -683,35 +467,6 @@ export class Room implements FanoutRoom {
     return update.length <= 2 ? null : update
   }
 
-  awarenessSnapshot (): Uint8Array | null {
-    const ids = this.localAwarenessIds()
-    return ids.length === 0 ? null : awarenessProtocol.encodeAwarenessUpdate(this.awareness, ids)
-  }
-
-  awarenessOwners (): AwarenessOwners {
-    return this.ownersOf(this.localAwarenessIds())
-  }
-
-  /** Client ids of members connected here that have a state. */
-  private localAwarenessIds (): number[] {
-    const states = this.awareness.getStates()
-    const ids: number[] = []
-    for (const controlled of this.members.values()) for (const id of controlled) if (states.has(id)) ids.push(id)
-    return ids
-  }
-
-  /** Removes awareness states of a dead instance's clients, except those a local member now controls. */
-  removeRemoteClients (clientIds: number[]): void {
-    if (this.destroyedFlag) return
-    const remote = clientIds.filter((id) => !this.controlledLocally(id))
-    if (remote.length > 0) awarenessProtocol.removeAwarenessStates(this.awareness, remote, FANOUT_ORIGIN)
-  }
-
-  private controlledLocally (clientId: number): boolean {
-    for (const ids of this.members.values()) if (ids.has(clientId)) return true
-    return false
-  }
-
   /** A host's hook must not break the room: its errors are logged, not thrown. */
   private callHook (name: string, fn: () => void): void {
     try {
@@ -721,10 +476,6 @@ export class Room implements FanoutRoom {
     }
   }
 
-  awarenessCount (): number {
-    return this.awareness.getStates().size
-  }
-
   /** Frees the doc and the awareness timer. Safe to call twice. */
   destroy (): void {
     if (this.destroyedFlag) return
@@ -732,20 +483,11 @@ export class Room implements FanoutRoom {
     for (const wake of this.wakers) wake()
     this.wakers.clear()
     this.writes.stop()
-    this.awareness.off('update', this.onAwarenessUpdate)
     this.doc.off('update', this.onDocUpdate)
-    this.awareness.destroy()
+    this.presence.destroy()
     this.doc.destroy()
   }
 }
-
-/** Whether two awareness states are the same JSON value (key order included, as the wire carries it). */
-function sameState (a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b)
-}
-
-/** Distinct state vectors whose sync answers are kept per document version. */
-const MAX_CACHED_ANSWERS = 8
 
 function isEmptyStateVector (sv: Uint8Array): boolean {
   return sv.length === 1 && sv[0] === 0
@@ -755,12 +497,5 @@ function answerKey (stateVector: Uint8Array): string {
   return Buffer.from(stateVector.buffer, stateVector.byteOffset, stateVector.byteLength).toString('latin1')
 }
 
-
-
-function isNullState (state: string): boolean {
-  try {
-    return JSON.parse(state) === null
-  } catch {
-    return false
-  }
-}
+/** Distinct state vectors whose sync answers are kept per document version. */
+const MAX_CACHED_ANSWERS = 8
