@@ -4,6 +4,7 @@
 // Starts every server as its own process, drives it from separate load
 // generator processes over loopback, repeats each measurement alternating the
 // order of servers, and writes a Markdown report to bench/results/.
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs'
 import { tmpdir, cpus } from 'node:os'
 import { join } from 'node:path'
@@ -33,6 +34,17 @@ const only = option('only')?.split(',')
 const wanted = option('servers')?.split(',') ?? Object.keys(TARGETS)
 for (const s of wanted) if (!TARGETS[s]) { console.error(`unknown server ${s}`); process.exit(2) }
 for (const s of only ?? []) if (!SCENARIOS.some((x) => x.name === s)) { console.error(`unknown scenario ${s}`); process.exit(2) }
+
+// Hocuspocus (with SQLite, which compiles) is not a dependency of tandem: it
+// lives in bench/package.json and is installed on the first run that needs it.
+if (wanted.some((s) => s.startsWith('hp-')) && !existsSync(join(ROOT, 'bench', 'node_modules', '@hocuspocus', 'server'))) {
+  console.log('installing the reference servers into bench/node_modules (first run only)')
+  const install = spawnSync('npm', ['ci', '--prefix', join(ROOT, 'bench'), '--no-audit', '--no-fund'], { stdio: 'inherit' })
+  if (install.status !== 0) {
+    console.error('npm ci --prefix bench failed; run it by hand, or leave out the hp-* servers (--servers)')
+    process.exit(1)
+  }
+}
 
 const notes = []
 const servers = wanted.filter((s) => {

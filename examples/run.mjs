@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 /**
- * npm run example -- <text-editor|drawing|presence|node-client> [--port 8080] [--tandem-port 1234] [--host 127.0.0.1] [--persistence leveldb|memory]
+ * npm run example -- <text-editor|drawing|presence|node-client|bot> [--port 8080] [--tandem-port 1234] [--host 127.0.0.1] [--persistence leveldb|memory]
  */
 import { parseArgs } from 'node:util'
 
-const EXAMPLES = ['text-editor', 'drawing', 'presence', 'node-client']
+const EXAMPLES = ['text-editor', 'drawing', 'presence', 'node-client', 'bot']
 const usage = `usage: npm run example -- <${EXAMPLES.join('|')}> [--port 8080] [--tandem-port 1234] [--host 127.0.0.1] [--persistence leveldb|memory]`
 
 let args
@@ -38,8 +38,8 @@ try {
   process.exit(1)
 }
 
-if (name === 'node-client') {
-  const { main } = await import('./node-client/main.mjs')
+if (name === 'node-client' || name === 'bot') {
+  const { main } = await import(`./${name}/main.mjs`)
   await main()
 } else {
   const { startExample } = await import('./launcher.mjs')

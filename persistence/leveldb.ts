@@ -10,6 +10,7 @@ import {
   getLevelUpdates,
   getLevelUpdatesEntries
 } from 'y-leveldb'
+import { mergeStoredUpdates } from '../src/yjs/stored-updates.js'
 import { StorageError, type AddVersionResult, type NewVersion, type Persistence, type VersionInfo, type VersionPolicy, type VersionStore } from './types.js'
 import { KeyedSerial } from './serial.js'
 import { chainFor, materialize, parseVersionId, planAdd, planDelete, versionInfo, type ChainOp, type VersionBody, type VersionRow } from './version-chain.js'
@@ -162,14 +163,11 @@ export class LeveldbPersistence implements Persistence, VersionStore {
     await this.tx(async (db) => {
       const entries: Array<{ key: unknown[]; value: Uint8Array }> = await getLevelUpdatesEntries(db, docName)
       if (entries.length < 2) return
-      const doc = new Y.Doc()
-      doc.transact(() => {
-        for (const { value } of entries) Y.applyUpdate(doc, value)
-      })
-      // Through a Y.Doc rather than Y.mergeUpdates: deleted content is garbage-collected.
-      const merged = Y.encodeStateAsUpdate(doc)
-      const sv = Y.encodeStateVector(doc)
-      doc.destroy()
+      // Through a Y.Doc rather than Y.mergeUpdates: deleted content is
+      // garbage-collected (and a document poisoned with deep nesting before
+      // updates were checked on arrival still merges, without recursion).
+      const merged = mergeStoredUpdates(entries.map(({ value }) => value))
+      const sv = Y.encodeStateVectorFromUpdate(merged)
       const lastClock = entries[entries.length - 1].key[3] as number
       // One atomic batch: the merged row goes after the last merged one, and
       // exactly the merged rows are deleted.

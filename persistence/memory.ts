@@ -16,7 +16,7 @@ interface DocVersions {
  */
 export class MemoryPersistence implements Persistence, VersionStore {
   readonly name = 'memory'
-  readonly shared = false
+  readonly shared: boolean = false
   private readonly docs = new Map<string, Uint8Array[]>()
   private readonly versions = new Map<string, DocVersions>()
   /** Version writes per document, one after the other (plans await between reads). */

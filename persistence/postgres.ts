@@ -1,5 +1,6 @@
 import pg from 'pg'
 import * as Y from 'yjs'
+import { mergeStoredUpdates } from '../src/yjs/stored-updates.js'
 import { StorageError, type AddVersionResult, type NewVersion, type Persistence, type VersionInfo, type VersionPolicy, type VersionStore } from './types.js'
 import { materialize, parseVersionId, planAdd, planDelete, versionInfo, type ChainOp, type VersionBody, type VersionRow } from './version-chain.js'
 
@@ -612,17 +613,11 @@ export class PostgresPersistence implements Persistence, VersionStore {
     let merged: Uint8Array
     if (this.gc) {
       // Applying to a document drops the content of deleted items, which
-      // mergeUpdates cannot do. Updates with missing dependencies are kept
-      // as pending and still part of the encoded state.
-      const doc = new Y.Doc()
-      try {
-        Y.transact(doc, () => {
-          for (const u of updates) Y.applyUpdate(doc, u)
-        })
-        merged = Y.encodeStateAsUpdate(doc)
-      } finally {
-        doc.destroy()
-      }
+      // mergeUpdates cannot do (and a document poisoned with deep nesting
+      // before updates were checked on arrival still merges, without
+      // recursion). Updates with missing dependencies are kept as pending and
+      // still part of the encoded state.
+      merged = mergeStoredUpdates(updates)
     } else {
       merged = Y.mergeUpdates(updates)
     }

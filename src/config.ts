@@ -89,9 +89,16 @@ export interface ServerOptions {
    * create. Yjs walks nested types recursively when it deletes and
    * garbage-collects them; a deep enough chain overflows the stack and would
    * make a document impossible to load. Real editors nest a few dozen
-   * levels at most. Refused with close 1007 / HTTP 400. @default 256
+   * levels at most (a list nested ten levels deep in ProseMirror is 22).
+   * Refused with close 1007 / HTTP 400. @default 128
    */
   maxNestingDepth?: number
+  /**
+   * Deepest nesting of arrays and objects inside a value stored in a
+   * document (a map entry, an array element, an embed): lib0 encodes and
+   * decodes them recursively. Refused with close 1007 / HTTP 400. @default 128
+   */
+  maxValueDepth?: number
   /** Largest awareness state of one client, in bytes of JSON; bounds presence memory per client. @default 32 KiB */
   maxAwarenessStateBytes?: number
   /** Awareness client ids one connection may control (a stock client uses one); bounds presence entries per socket. @default 8 */
@@ -120,6 +127,11 @@ export interface ServerOptions {
    * Answers the server already has at hand cost nothing. @default 8 MiB
    */
   syncWorkBytesPerSec?: number
+  /**
+   * Most operations in one JSON Patch (`PATCH /docs/:name`); bounds the work
+   * one request can ask for. @default 1000
+   */
+  maxPatchOperations?: number
   /**
    * A socket that has not completed an HTTP request (or upgrade) within this
    * time is closed; bounds sockets (and file descriptors) held by clients
@@ -194,7 +206,8 @@ export const DEFAULTS = Object.freeze({
   rateLimitBytesPerSec: 8 * 1024 * 1024,
   maxBufferedBytes: 16 * 1024 * 1024,
   maxDocumentBytes: 16 * 1024 * 1024,
-  maxNestingDepth: 256,
+  maxNestingDepth: 128,
+  maxValueDepth: 128,
   maxAwarenessStateBytes: 32 * 1024,
   maxAwarenessClientsPerConnection: 8,
   maxAwarenessBytesPerDoc: 8 * 1024 * 1024,
@@ -203,6 +216,7 @@ export const DEFAULTS = Object.freeze({
   identityBytesPerSec: 16 * 1024 * 1024,
   syncWorkBytesPerSec: 8 * 1024 * 1024,
   idleSocketTimeoutMs: 10_000,
+  maxPatchOperations: 1000,
   maxPendingBytes: 8 * 1024 * 1024,
   loadTimeoutMs: 30_000,
   pingIntervalMs: 30_000,
@@ -228,9 +242,9 @@ export type Config = Readonly<typeof DEFAULTS & Omit<ServerOptions, keyof typeof
 const positiveIntegers = [
   'maxMessageBytes', 'maxConnectionsPerIp', 'rateLimitMessagesPerSec', 'rateLimitBytesPerSec',
   'maxBufferedBytes', 'maxPendingBytes', 'loadTimeoutMs', 'pingIntervalMs', 'compactAfterUpdates',
-  'maxDocNameBytes', 'backlog', 'maxDocumentBytes', 'maxNestingDepth', 'maxAwarenessStateBytes',
+  'maxDocNameBytes', 'backlog', 'maxDocumentBytes', 'maxNestingDepth', 'maxValueDepth', 'maxAwarenessStateBytes',
   'maxAwarenessClientsPerConnection', 'maxAwarenessBytesPerDoc', 'awarenessReclaimMs', 'identityMessagesPerSec',
-  'identityBytesPerSec', 'syncWorkBytesPerSec', 'idleSocketTimeoutMs', 'historyMaxIntervalMs', 'historyKeep',
+  'identityBytesPerSec', 'syncWorkBytesPerSec', 'idleSocketTimeoutMs', 'maxPatchOperations', 'historyMaxIntervalMs', 'historyKeep',
   'historyMaxNamedVersions', 'historyMaxLabelChars', 'historyWritesPerMinute'
 ] as const
 

@@ -46,6 +46,16 @@ export class Connection implements Member {
   private deniedSent = false
   /** The largest sync answer sent so far: allowed on top of `maxBufferedBytes`. */
   private syncAllowance = 0
+  /** Whether this client's own sync step 2 (its answer to the server's step 1) has been applied. */
+  private repliedToSync = false
+  /**
+   * Updates that depend on changes the server does not have yet, held until
+   * the client's sync step 2 brings them (a stock client that edits in the
+   * moment between connecting and answering the server's step 1 sends such
+   * updates). Bounded by `maxPendingBytes` together with `held`.
+   */
+  private waiting: Uint8Array[] = []
+  private waitingBytes = 0
   private cancelExpiry: (() => void) | undefined
   private childLog: Logger | undefined
 
@@ -178,7 +188,7 @@ export class Connection implements Member {
             this.dropReadOnlyUpdate()
             break
           }
-          room.applyUpdate(message.update, this.origin)
+          if (!this.apply(room, message.update, message.type, frame)) return
           break
         case 'awareness':
           room.applyAwareness(message.update, this.origin)
@@ -214,7 +224,39 @@ export class Connection implements Member {
     }
   }
 
-  allowWork (costBytes: number): boolean {
+  /**
+   * Applies a client update; returns false when it was held or refused (the
+   * connection may be closed). An update whose dependencies are missing
+   * before this client's own sync step 2 arrived is held and applied after
+   * it; after that, missing dependencies are refused like any invalid update.
+   */
+  private apply (room: Room, update: Uint8Array, type: 'sync-step2' | 'sync-update', frame: Uint8Array): boolean {
+    try {
+      room.applyUpdate(update, this.origin, this.allowWork)
+    } catch (err) {
+      if (!(err instanceof TandemError) || err.code !== 'UPDATE_INCOMPLETE' || this.repliedToSync || type !== 'sync-update') throw err
+      this.waitingBytes += frame.byteLength
+      if (this.heldBytes + this.waitingBytes > this.options.maxPendingBytes) {
+        this.close(CloseCode.POLICY_VIOLATION, 'too many updates waiting for this client\'s sync reply')
+        return false
+      }
+      this.waiting.push(frame)
+      return false
+    }
+    if (type === 'sync-step2' && !this.repliedToSync) {
+      this.repliedToSync = true
+      const waiting = this.waiting
+      this.waiting = []
+      this.waitingBytes = 0
+      for (const held of waiting) {
+        if (this.closed) return false
+        this.handle(held)
+      }
+    }
+    return true
+  }
+
+  allowWork = (costBytes: number): boolean => {
     return this.options.allowWork?.(costBytes) ?? true
   }
 
@@ -278,6 +320,7 @@ export class Connection implements Member {
     this.closed = true
     this.cancelExpiry?.()
     this.held = null
+    this.waiting = []
     this.onClose(this, code, reason)
   }
 }

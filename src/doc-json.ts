@@ -53,7 +53,7 @@ function rootToJson (doc: Y.Doc, name: string, type: Y.AbstractType<any>): unkno
 
 /**
  * The kind of a root whose type is not defined yet, decided from its content
- * alone. JSON Patch (`json-patch.ts`) asks the same function, so a path means
+ * alone. JSON Patch (`json-patch/`) asks the same function, so a path means
  * what the JSON view shows.
  */
 export function rootKind (type: Y.AbstractType<any>): RootKind {

@@ -13,10 +13,13 @@ export const ErrorCodes = {
   UPDATE_EMPTY: { status: 400, meaning: 'the update changes nothing (no structs, no deletions)' },
   UPDATE_TOO_DEEP: { status: 400, close: CloseCode.INVALID_DATA, meaning: 'the update nests shared types deeper than maxNestingDepth' },
   UPDATE_INCOMPLETE: { status: 400, close: CloseCode.INVALID_DATA, meaning: 'the update depends on changes the server does not have' },
+  DOC_TOO_DEEP: { status: 422, meaning: 'the document nests too deep for its JSON view (it was stored before nesting was limited); read it as a Yjs update' },
   DOC_TOO_LARGE: { status: 413, close: CloseCode.MESSAGE_TOO_BIG, meaning: 'the update would grow the document past maxDocumentBytes' },
   AWARENESS_INVALID: { status: 400, close: CloseCode.INVALID_DATA, meaning: 'an awareness update does not decode or a state is not JSON' },
   AWARENESS_TOO_LARGE: { status: 413, close: CloseCode.POLICY_VIOLATION, meaning: 'an awareness state, the client ids of one connection or the presence of a document is over its limit' },
   RATE_LIMITED: { status: 429, close: CloseCode.POLICY_VIOLATION, meaning: 'this connection or identity sends (or asks for) more than its rate limit' },
+  PATCH_INVALID: { status: 422, meaning: 'a JSON Patch operation, path or value is invalid for this document (the error names the operation\'s index); nothing was changed' },
+  PATCH_TEST_FAILED: { status: 409, meaning: 'a JSON Patch test operation did not match the document; nothing was changed' },
   BODY_TOO_LARGE: { status: 413, meaning: 'the body is larger than maxMessageBytes' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, meaning: 'the body has a content type this route does not accept' },
   TOKEN_MISSING: { status: 401, meaning: 'no token in ?token= or Authorization: Bearer' },
@@ -42,10 +45,13 @@ export type ErrorCode = keyof typeof ErrorCodes
 
 export class TandemError extends Error {
   readonly status: number
-  constructor (readonly code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** Fields an HTTP error body carries beside `code` and `message` (e.g. the failing operation's `index`). */
+  readonly details: Record<string, unknown> | undefined
+  constructor (readonly code: ErrorCode, message: string, options?: { cause?: unknown; index?: number | null }) {
     super(message, options)
     this.name = 'TandemError'
     this.status = ErrorCodes[code].status
+    this.details = options?.index !== undefined ? { index: options.index } : undefined
   }
 
   /** The WebSocket close code for this error (1008 when the table names none). */

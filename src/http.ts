@@ -11,6 +11,7 @@ import type { Metrics } from './metrics.js'
 import type { Room } from './room.js'
 import type { RoomRegistry } from './rooms.js'
 import { TandemError, type ErrorCode, ErrorCodes } from './errors.js'
+import { applyJsonPatch, JsonPatchError } from './json-patch/index.js'
 import type { Origin } from './origin.js'
 import { safeUrl } from './logger.js'
 import { DocNameError, decodeDocName } from './request.js'
@@ -32,6 +33,10 @@ export interface HttpDeps extends VersionRouteDeps {
   forgetDoc?: (docName: string) => Promise<void>
   /** Largest request body accepted. */
   maxMessageBytes: number
+  /** Most operations in one JSON Patch. */
+  maxPatchOperations: number
+  /** Longest a write waits for storage before it is answered 503 (it is kept and stored later, but not acknowledged). */
+  storageWaitMs: number
   /** Counts a request of `bytes` body bytes against its identity's rate limit; returns the refusal reason, or null. */
   admitRequest: (req: IncomingMessage, userId: string | undefined, bytes: number) => string | null
   /** Whether the request's identity may make the server encode `costBytes` of document state now. */
@@ -68,6 +73,7 @@ const routes: Route[] = [
   { method: 'GET', pattern: /^\/metrics$/, handler: metricsRoute },
   { method: 'GET', pattern: /^\/docs\/?$/, handler: listDocs },
   { method: 'POST', pattern: new RegExp(`^/docs/${DOC}/update$`), handler: postUpdate },
+  { method: 'PATCH', pattern: new RegExp(`^/docs/${DOC}$`), handler: patchDoc },
   { method: 'GET', pattern: new RegExp(`^/docs/${DOC}/presence$`), handler: presence },
   // Before GET and DELETE /docs/:name, which would take `…/versions` as part of a name.
   ...versionRoutes<HttpDeps>({ grantFor, admit, sendJson, readBody }),
@@ -116,7 +122,7 @@ export async function handleHttp (deps: HttpDeps, req: IncomingMessage, res: Ser
           ? new TandemError('STORAGE_FAILED', (err as Error).message)
           : new TandemError('INTERNAL', 'internal error')
     if (error.code === 'INTERNAL') deps.logger.error({ err, url: safeUrl(req.url) }, 'HTTP request failed')
-    sendError(res, error.code, error.message)
+    sendError(res, error.code, error.message, error.details)
   }
 }
 
@@ -140,12 +146,12 @@ async function servicesWithin (deps: HttpDeps, ms: number): Promise<HttpServices
   }
 }
 
-export function sendError (res: ServerResponse, code: ErrorCode, message: string): void {
+export function sendError (res: ServerResponse, code: ErrorCode, message: string, details?: Record<string, unknown>): void {
   if (res.headersSent) {
     res.destroy()
     return
   }
-  sendJson(res, ErrorCodes[code].status, { error: { code, message } })
+  sendJson(res, ErrorCodes[code].status, { error: { code, message, ...details } })
 }
 
 function sendJson (res: ServerResponse, status: number, body: unknown): void {
@@ -254,8 +260,10 @@ async function getDoc (deps: HttpDeps, req: IncomingMessage, res: ServerResponse
     if (room.doc.store.clients.size === 0) return null
     // The JSON view is built afresh for each request: it costs a pass over the document.
     if (format === 'json' && !ctx.allowWork(req, permit.userId, room.bytes)) throw new TandemError('RATE_LIMITED', 'too many document reads')
-    const update = await room.snapshot()
-    return { update, json: format === 'json' ? updateToJson(update) : undefined }
+    const update = await withinMs(room.snapshot(), ctx.storageWaitMs, 'storage did not answer in time').catch((err) => {
+      throw new TandemError('STORAGE_FAILED', `the document is not stored yet: ${(err as Error).message}`)
+    })
+    return { update, json: format === 'json' ? jsonView(update) : undefined }
   })
   if (result === null) throw new TandemError('NOT_FOUND', `no document named ${JSON.stringify(docName)}`)
   if (result.json !== undefined) {
@@ -297,11 +305,51 @@ async function postUpdate (deps: HttpDeps, req: IncomingMessage, res: ServerResp
   const body = await readBody(req, ctx.maxMessageBytes)
   admit(ctx, req, permit, body.byteLength)
   if (body.byteLength === 0) throw new TandemError('UPDATE_INVALID', 'the body is empty; send a binary Yjs update')
-  checkUpdateBody(body)
   await withRoom(ctx, docName, async (room) => {
-    room.applyUpdate(body, { kind: 'http', userId: permit.userId } satisfies Origin, (cost) => ctx.allowWork(req, permit.userId, cost))
-    await room.whenStored().catch((err) => {
+    // Checked before anything is applied: a body that does not decode, changes nothing, nests too deep or lacks dependencies changes nothing.
+    room.applyUpdate(body, { kind: 'http', userId: permit.userId } satisfies Origin, (cost) => ctx.allowWork(req, permit.userId, cost), { refuseEmpty: true })
+    await withinMs(room.whenStored(), ctx.storageWaitMs, 'storage did not answer in time').catch((err) => {
       throw new TandemError('STORAGE_FAILED', `the update was not stored: ${(err as Error).message}`)
+    })
+  })
+  sendJson(res, 200, { stored: true, doc: docName })
+}
+
+/**
+ * `PATCH /docs/:name`: an RFC 6902 JSON Patch against the JSON view, applied
+ * in one transaction or not at all (`json-patch/`), then stored and relayed
+ * like any client's change before it is answered.
+ */
+async function patchDoc (deps: HttpDeps, req: IncomingMessage, res: ServerResponse, docName: string): Promise<void> {
+  const permit = await grantFor(deps, req, docName, 'write')
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
+  if (type !== 'application/json-patch+json') {
+    req.resume()
+    throw new TandemError('UNSUPPORTED_MEDIA_TYPE', 'send a JSON Patch with Content-Type: application/json-patch+json')
+  }
+  const ctx = await open(deps)
+  const body = await readBody(req, ctx.maxMessageBytes)
+  admit(ctx, req, permit, body.byteLength)
+  let operations: unknown
+  try {
+    operations = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'))
+  } catch (err) {
+    throw new TandemError('BAD_REQUEST', `the body is not JSON: ${(err as Error).message}`)
+  }
+  await withRoom(ctx, docName, async (room) => {
+    const origin: Origin = { kind: 'http', userId: permit.userId }
+    try {
+      // A patch adds at most what its body carries (copies are bounded by the patch's own read limit).
+      room.change((doc) => applyJsonPatch(doc, operations, { origin, maxOperations: ctx.maxPatchOperations }), {
+        growthBytes: body.byteLength,
+        budget: (cost) => ctx.allowWork(req, permit.userId, cost)
+      })
+    } catch (err) {
+      if (err instanceof JsonPatchError) throw new TandemError(err.code, err.message, { index: err.index })
+      throw err
+    }
+    await withinMs(room.whenStored(), ctx.storageWaitMs, 'storage did not answer in time').catch((err) => {
+      throw new TandemError('STORAGE_FAILED', `the change was not stored: ${(err as Error).message}`)
     })
   })
   sendJson(res, 200, { stored: true, doc: docName })
@@ -323,35 +371,6 @@ async function presence (deps: HttpDeps, req: IncomingMessage, res: ServerRespon
     return list(room)
   })
   sendJson(res, 200, states)
-}
-
-/**
- * Refuses a body that is not a V1 Yjs update (saying so when it is a V2 one,
- * which would otherwise decode as an empty V1 update) or that changes nothing,
- * before the document is touched.
- */
-function checkUpdateBody (body: Uint8Array): void {
-  let empty: boolean
-  try {
-    const { structs, ds } = Y.decodeUpdate(body)
-    empty = structs.length === 0 && ds.clients.size === 0
-  } catch {
-    throw new TandemError('UPDATE_INVALID', isV2Update(body)
-      ? 'the body is a V2-encoded update; send V1 (Y.encodeStateAsUpdate, not …V2)'
-      : 'the body is not a Yjs update')
-  }
-  if (!empty) return
-  if (isV2Update(body)) throw new TandemError('UPDATE_INVALID', 'the body is a V2-encoded update; send V1 (Y.encodeStateAsUpdate, not …V2)')
-  throw new TandemError('UPDATE_EMPTY', 'the update changes nothing')
-}
-
-function isV2Update (body: Uint8Array): boolean {
-  try {
-    const { structs, ds } = Y.decodeUpdateV2(body)
-    return structs.length > 0 || ds.clients.size > 0
-  } catch {
-    return false
-  }
 }
 
 function readBody (req: IncomingMessage, maxBytes: number): Promise<Uint8Array> {
@@ -379,6 +398,26 @@ function readBody (req: IncomingMessage, maxBytes: number): Promise<Uint8Array> 
     })
     req.on('error', reject)
   })
+}
+
+/** The JSON view of a document; one nested deeper than the view can recurse is a clear error, not a 500. */
+function jsonView (update: Uint8Array): Record<string, unknown> {
+  try {
+    return updateToJson(update)
+  } catch (err) {
+    if (err instanceof RangeError) throw new TandemError('DOC_TOO_DEEP', 'the document nests too deep for its JSON view; read it as a Yjs update (without ?format=json)')
+    throw err
+  }
+}
+
+/** Resolves as `promise` does, or rejects with `message` after `ms`. */
+async function withinMs<T> (promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([promise, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(message)), ms) })])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 /** How long a cluster presence read waits for other instances to answer. */

@@ -6,6 +6,8 @@
  *   await server.listen()
  */
 export { createServer, type TandemServer } from './server.js'
+export type { DocumentHandle } from './documents.js'
+export { applyJsonPatch, JsonPatchError, type JsonPatchOperation } from './json-patch/index.js'
 export { DEFAULTS, resolveConfig, type ServerOptions, type Config, type Hooks, type AuthResult, type Access, type PersistenceKind } from './config.js'
 export { CloseCode, type CloseCodeValue } from './close-codes.js'
 export { ErrorCodes, TandemError, type ErrorCode } from './errors.js'

@@ -1,21 +1,26 @@
 import type { Logger } from 'pino'
-import * as awarenessProtocol from 'y-protocols/awareness'
+import type { Awareness } from 'y-protocols/awareness'
 import * as Y from 'yjs'
 import type { Persistence } from '../persistence/types.js'
 import { CloseCode } from './close-codes.js'
 import type { Config, Hooks } from './config.js'
 import { TandemError } from './errors.js'
 import type { AwarenessReservations } from './reservations.js'
-import type { Fanout, FanoutRoom } from './fanout/types.js'
+import type { StorageHealth } from './storage-health.js'
+import { applyStoredUpdates } from './yjs/stored-updates.js'
+import { isDocStuck } from './yjs/stuck-doc.js'
+import { inspectUpdate } from './yjs/update-inspect.js'
+import type { AwarenessOwners, Fanout, FanoutRoom } from './fanout/types.js'
 import type { Member } from './member.js'
+import { Presence } from './presence.js'
 import type { Metrics } from './metrics.js'
 import { FANOUT_ORIGIN, LOAD_ORIGIN, authorOf, isPublished, isRelayed, originOf, senderOf, type Origin } from './origin.js'
-import { decodeAwarenessUpdate, encodeAwareness, type AwarenessEntry, encodeAwarenessUpdate as encodeAwarenessEntries, encodeSyncStep1, encodeSyncStep2, encodeSyncUpdate } from './protocol.js'
+import { encodeSyncStep1, encodeSyncStep2, encodeSyncUpdate } from './protocol.js'
 import { binaryFrame } from './wire.js'
 import { mergeMany, WriteQueue, type StoredBatch } from './write-queue.js'
 
 /** The limits a room enforces (see `ServerOptions` for what each bounds). */
-export type RoomLimits = Pick<Config, 'maxDocumentBytes' | 'maxNestingDepth' | 'maxAwarenessStateBytes' | 'maxAwarenessClientsPerConnection' | 'maxAwarenessBytesPerDoc'>
+export type RoomLimits = Pick<Config, 'maxDocumentBytes' | 'maxMessageBytes' | 'maxNestingDepth' | 'maxValueDepth' | 'maxAwarenessStateBytes' | 'maxAwarenessClientsPerConnection' | 'maxAwarenessBytesPerDoc'>
 
 export interface RoomDeps {
   persistence: Persistence
@@ -25,6 +30,8 @@ export interface RoomDeps {
   hooks: Hooks
   compactAfterUpdates: number
   limits: RoomLimits
+  /** Storage outages, logged once each; failed storage operations are retried meanwhile. */
+  health: StorageHealth
   /** Awareness client ids reserved for the identities that left with them (outlives the room). */
   reservations: AwarenessReservations
   /**
@@ -47,17 +54,15 @@ export interface RoomDeps {
  * once storage has caught up with it, so no client ever receives an update
  * that a crash could lose.
  *
- * The room owns its members: which awareness client ids each one controls is
- * held here, next to the rules that use it.
+ * Updates are checked before they touch the document (`applyUpdate`). The
+ * members and their awareness (ownership, limits, other instances' clients)
+ * are the room's `Presence`; the path to storage is its `WriteQueue`.
  */
 export class Room implements FanoutRoom {
-  readonly doc = new Y.Doc()
-  readonly awareness = new awarenessProtocol.Awareness(this.doc)
-  /** Each member and the awareness client ids it controls (removed when it leaves). */
-  private readonly members = new Map<Member, Set<number>>()
-  /** JSON size of each awareness state, and their sum, for `maxAwarenessBytesPerDoc`. */
-  private readonly awarenessSizes = new Map<number, number>()
-  private awarenessBytes = 0
+  /** The document; replaced only by `load` (when stored rows had to be loaded flat). */
+  doc = new Y.Doc()
+  /** The members and their presence; replaced together with `doc`. */
+  presence: Presence
   private readonly writes: WriteQueue
   private destroyedFlag = false
   /** Bumped by every change to the doc; cached encodings are valid for one version. */
@@ -69,10 +74,10 @@ export class Room implements FanoutRoom {
   private answersVersion = -1
   /** The whole document as one update, for the version it was encoded at. */
   private full: { version: number; update: Uint8Array } | undefined
-  private awarenessChanged = new Set<number>()
-  private awarenessScheduled = false
   private childLog: Logger | undefined
   private failReason: string | undefined
+  /** Wakes the load's retry wait, so `destroy()` ends it early. */
+  private readonly wakers = new Set<() => void>()
 
   constructor (readonly name: string, private readonly deps: RoomDeps) {
     this.writes = new WriteQueue({
@@ -82,13 +87,29 @@ export class Room implements FanoutRoom {
       compactAfterUpdates: deps.compactAfterUpdates,
       onStored: (batch) => this.relay(batch),
       onFailed: (err) => this.onWriteFailed(err),
+      health: deps.health,
+      maxHeldBytes: deps.limits.maxDocumentBytes + deps.limits.maxMessageBytes,
       // Compaction only saves space and load time; the rows are intact.
       onCompactionFailed: (err) => this.log.warn({ err }, 'compaction failed')
     })
-    // The server has no presence of its own.
-    this.awareness.setLocalState(null)
+    this.presence = this.makePresence(this.doc)
     this.doc.on('update', this.onDocUpdate)
-    this.awareness.on('update', this.onAwarenessUpdate)
+  }
+
+  private makePresence (doc: Y.Doc): Presence {
+    return new Presence(doc, {
+      name: this.name,
+      fanout: this.deps.fanout,
+      metrics: this.deps.metrics,
+      limits: this.deps.limits,
+      reservations: this.deps.reservations,
+      log: () => this.log
+    })
+  }
+
+  /** The document's Awareness. */
+  get awareness (): Awareness {
+    return this.presence.awareness
   }
 
   /** A child logger made on first use (most rooms never log). */
@@ -111,13 +132,36 @@ export class Room implements FanoutRoom {
     return this.writes.idle
   }
 
-  /** Loads the stored state. Until it resolves no client is answered. */
+  /**
+   * Loads the stored state. Until it resolves no client is answered. A
+   * storage that fails is retried with backoff (the registry's load timeout
+   * bounds the wait, and unloading the room stops it).
+   */
   async load (): Promise<void> {
-    const updates = await this.deps.persistence.load(this.name)
+    let updates: Uint8Array[]
+    for (let attempt = 1; ; attempt++) {
+      try {
+        updates = await this.deps.persistence.load(this.name)
+        this.deps.health.succeeded()
+        break
+      } catch (err) {
+        if (this.destroyedFlag) return
+        this.deps.metrics.storageErrors.inc({ op: 'load' })
+        this.deps.health.failed('load', err as Error)
+        await this.deps.health.wait(attempt, (wake) => this.wakers.add(wake))
+        if (this.destroyedFlag) return
+      }
+    }
     if (this.destroyedFlag) return
-    this.doc.transact(() => {
-      for (const update of updates) Y.applyUpdate(this.doc, update)
-    }, LOAD_ORIGIN)
+    const loaded = applyStoredUpdates(this.doc, updates, { origin: LOAD_ORIGIN })
+    if (loaded.flat) {
+      // Rows of a document nested too deep for Yjs' recursion (stored before
+      // updates were checked on arrival): loaded without recursion into a new
+      // document, and compacted next, after which they load normally.
+      this.replaceDoc(loaded.doc)
+      this.deps.metrics.refused.inc({ code: 'LOADED_FLAT' })
+      this.log.warn({ rows: updates.length }, 'the stored rows nest too deep to load in one transaction; loaded them flat and compacting them')
+    }
     this.docBytes = updates.reduce((sum, u) => sum + u.byteLength, 0)
     this.callHook('onLoad', () => this.deps.hooks.onLoad?.({ docName: this.name, doc: this.doc }))
     this.writes.loaded(updates.length)
@@ -137,37 +181,88 @@ export class Room implements FanoutRoom {
 
   /**
    * Applies an update from `origin`, after the checks that protect the
-   * document: an update that would grow it past `maxDocumentBytes` is
-   * refused (a `TandemError`), as is one that does not apply. `budget`
-   * pays for the work of measuring the document exactly when it nears the
-   * limit (the sender's sync-work budget).
+   * document (each refusal is a `TandemError`, and nothing is applied):
+   * - it must decode exactly as a V1 update (`UPDATE_INVALID`, saying so for V2);
+   * - it may not nest shared types deeper than `maxNestingDepth` or values
+   *   deeper than `maxValueDepth` (`UPDATE_TOO_DEEP`): Yjs deletes and
+   *   garbage-collects nested types recursively, and a deep enough chain
+   *   would make the document impossible to load;
+   * - it may not depend on changes the document does not have
+   *   (`UPDATE_INCOMPLETE`): Yjs would keep such parts pending, never emit
+   *   them (so never store them), yet serve them to everyone who syncs;
+   * - it may not grow the document past `maxDocumentBytes` (`DOC_TOO_LARGE`);
+   *   `budget` pays for measuring the document exactly near the limit.
+   * An update that changes nothing is skipped (`refuseEmpty`: refused, `UPDATE_EMPTY`).
    *
    * If Yjs throws halfway through a transaction its document can be left
    * unable to emit further changes; the room then fails (its members
    * reconnect and the document reloads from storage) rather than accept
    * writes it would never store.
    */
-  applyUpdate (update: Uint8Array, origin: Origin, budget?: (costBytes: number) => boolean): void {
+  applyUpdate (update: Uint8Array, origin: Origin, budget?: (costBytes: number) => boolean, options: { refuseEmpty?: boolean } = {}): void {
     if (this.failed !== null || this.destroyedFlag) throw new TandemError('STORAGE_FAILED', 'the document is reloading; retry')
-    this.checkSize(update, budget)
+    const { maxNestingDepth, maxValueDepth } = this.deps.limits
+    const inspection = inspectUpdate(this.doc, update, { maxDepth: maxNestingDepth, maxValueDepth })
+    switch (inspection.status) {
+      case 'malformed':
+        throw new TandemError('UPDATE_INVALID', inspection.v2
+          ? 'this is a V2-encoded update; send V1 (Y.encodeStateAsUpdate, not …V2)'
+          : `the update does not decode: ${inspection.reason}`)
+      case 'empty':
+        if (options.refuseEmpty === true) throw new TandemError('UPDATE_EMPTY', 'the update changes nothing')
+        return
+      case 'too-deep':
+        throw new TandemError('UPDATE_TOO_DEEP', inspection.limit === 'types'
+          ? `the update nests shared types ${inspection.depth} deep; at most ${maxNestingDepth} are allowed`
+          : `the update nests a value ${inspection.valueDepth} deep; at most ${maxValueDepth} are allowed`)
+      case 'missing': {
+        const { kind, client, clock } = inspection.missing
+        throw new TandemError('UPDATE_INCOMPLETE', `the update depends on changes the server does not have (${kind} ${client}:${clock})`)
+      }
+    }
+    // Deletions never grow a document past its limit.
+    if (inspection.structs > 0) this.checkSize(update, budget)
     try {
       Y.applyUpdate(this.doc, update, origin)
     } catch (err) {
-      if (isStuck(this.doc)) this.fail(err as Error, 'applying an update broke the document; reloading it from storage')
+      if (isDocStuck(this.doc)) this.fail(err as Error, 'applying an update broke the document; reloading it from storage')
       throw new TandemError('UPDATE_INVALID', `the update does not apply: ${(err as Error).message}`)
+    }
+  }
+
+  /**
+   * Runs `fn`, which changes the document in its own transactions (with the
+   * origin it chooses: JSON Patch, the server-side document API), with the
+   * same protection as `applyUpdate`: refused (before anything changes) when
+   * the document plus `growthBytes` would exceed `maxDocumentBytes`, and the
+   * room fails rather than go on with a document Yjs left broken.
+   */
+  change<T> (fn: (doc: Y.Doc) => T, options: { growthBytes: number; budget?: (costBytes: number) => boolean }): T {
+    if (this.failed !== null || this.destroyedFlag) throw new TandemError('STORAGE_FAILED', 'the document is reloading; retry')
+    if (options.growthBytes > 0) this.checkGrowth(options.growthBytes, options.budget)
+    try {
+      return fn(this.doc)
+    } catch (err) {
+      if (isDocStuck(this.doc)) this.fail(err as Error, 'a change broke the document; reloading it from storage')
+      throw err
     }
   }
 
   /** Refuses an update that would grow the document past `maxDocumentBytes`. */
   private checkSize (update: Uint8Array, budget?: (costBytes: number) => boolean): void {
+    if (this.docBytes + update.byteLength <= this.deps.limits.maxDocumentBytes) return
+    this.checkGrowth(update.byteLength, budget)
+  }
+
+  /** Refuses a change of `bytes` that would grow the document past `maxDocumentBytes`. */
+  private checkGrowth (bytes: number, budget?: (costBytes: number) => boolean): void {
     const max = this.deps.limits.maxDocumentBytes
-    if (this.docBytes + update.byteLength <= max) return
+    if (this.docBytes + bytes <= max) return
     // The estimate says no; measure. Paid by the sender, so a client at the
     // limit cannot make the server encode the document for free.
     if (budget !== undefined && !budget(this.docBytes)) throw new TandemError('RATE_LIMITED', 'too many updates at the document size limit')
     this.fullState()
-    if (this.docBytes + update.byteLength <= max) return
-    if (!onlyDeletes(update)) throw new TandemError('DOC_TOO_LARGE', `the document would grow past ${max} bytes`)
+    if (this.docBytes + bytes > max) throw new TandemError('DOC_TOO_LARGE', `the document would grow past ${max} bytes`)
   }
 
   /** The whole document as one update, encoded once per version. */
@@ -190,7 +285,7 @@ export class Room implements FanoutRoom {
       const frame = encodeSyncUpdate(relayed.length === updates.length ? merged : mergeMany(relayed.map((p) => p.update)))
       const wire = binaryFrame(frame)
       let sent = 0
-      for (const member of this.members.keys()) {
+      for (const member of this.presence.membersNow()) {
         if (member !== skip) {
           member.sendFramed(wire, frame)
           sent++
@@ -280,8 +375,18 @@ export class Room implements FanoutRoom {
    */
   private onWriteFailed (err: Error): void {
     this.log.error({ err }, this.failReason ?? 'storing an update failed; closing the document\'s connections')
-    for (const member of [...this.members.keys()]) member.close(CloseCode.INTERNAL_ERROR, 'document reloading')
+    for (const member of [...this.presence.membersNow()]) member.close(CloseCode.INTERNAL_ERROR, 'document reloading')
     this.deps.onFailed(this)
+  }
+
+  /** Swaps in a new document (and presence) before anyone joined: only `load` does. */
+  private replaceDoc (doc: Y.Doc): void {
+    this.doc.off('update', this.onDocUpdate)
+    this.presence.destroy()
+    this.doc.destroy()
+    this.doc = doc
+    this.presence = this.makePresence(doc)
+    this.doc.on('update', this.onDocUpdate)
   }
 
   /** Fails the room for a reason other than a write: the same path (members reconnect, the document reloads). */
@@ -294,205 +399,33 @@ export class Room implements FanoutRoom {
 
   /** Adds a member to the loaded room and starts the sync handshake. */
   join (member: Member): void {
-    this.members.set(member, new Set())
+    const states = this.presence.join(member)
     member.send(encodeSyncStep1(Y.encodeStateVector(this.doc)))
-    const states = this.awareness.getStates()
-    if (states.size > 0) {
-      member.send(encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...states.keys()])))
-    }
+    if (states !== null) member.send(states)
   }
 
   /** Removes a member and the awareness states it controlled. */
   leave (member: Member): void {
-    const controlled = this.members.get(member)
-    if (controlled === undefined) return
-    this.members.delete(member)
-    this.deps.reservations.reserve(this.name, controlled, member.identity)
-    if (controlled.size > 0 && !this.destroyedFlag) {
-      awarenessProtocol.removeAwarenessStates(this.awareness, [...controlled], { kind: 'connection', member } satisfies Origin)
-    }
+    this.presence.leave(member)
   }
 
   /** Number of members. */
   get size (): number {
-    return this.members.size
+    return this.presence.size
   }
 
-  /** The full awareness state as one message, or null when nobody is present. */
-  awarenessMessage (): Uint8Array | null {
-    const snapshot = this.awarenessSnapshot()
-    return snapshot === null ? null : encodeAwareness(snapshot)
-  }
-
-  /**
-   * Applies an awareness update from a member (or from another instance).
-   *
-   * A member controls the client ids it announced. For each entry:
-   * - an id the member controls: a newer clock applies; a stale clock with a
-   *   different state applies with the clock moved past the server's (after a
-   *   reconnect the stock client announces the clock the server already
-   *   bumped when it removed the state, and would stay invisible until its
-   *   next renewal); a stale clock with the same state is an echo;
-   * - an id another member controls: the same identity takes it over (a
-   *   reconnect before the old socket was noticed dead); anyone else is
-   *   forging, and the entry is dropped and counted — echoes (stock clients
-   *   send back every change they receive) are dropped silently;
-   * - an id nobody controls: claimed, unless it is still reserved for the
-   *   identity that left with it (`awarenessReclaimMs`); a member never
-   *   removes a state it does not control.
-   * Removals are recognised by the parsed state, never by its text.
-   *
-   * Refuses (throws a `TandemError`) an update that does not decode, a state
-   * that is not JSON or larger than `maxAwarenessStateBytes`, more client
-   * ids for one member than `maxAwarenessClientsPerConnection`, and growth
-   * of the document's presence past `maxAwarenessBytesPerDoc`.
-   */
+  /** Applies a member's awareness update (see `Presence.apply` for the rules and refusals). */
   applyAwareness (update: Uint8Array, origin: Origin): void {
-    let entries: AwarenessEntry[]
-    try {
-      entries = decodeAwarenessUpdate(update)
-    } catch (err) {
-      throw new TandemError('AWARENESS_INVALID', `awareness update does not decode: ${(err as Error).message}`)
-    }
-    if (origin.kind !== 'connection') {
-      awarenessProtocol.applyAwarenessUpdate(this.awareness, update, origin)
-      return
-    }
-    const { limits } = this.deps
-    const own = origin.member
-    const ownIds = this.members.get(own)
-    if (ownIds === undefined) return
-    const accepted: AwarenessEntry[] = []
-    const takeovers: number[] = []
-    let forged = 0
-    let bytesDelta = 0
-    const controlledAfter = new Set(ownIds)
-    for (const entry of entries) {
-      if (Buffer.byteLength(entry.state) > limits.maxAwarenessStateBytes) {
-        throw new TandemError('AWARENESS_TOO_LARGE', `an awareness state is larger than ${limits.maxAwarenessStateBytes} bytes`)
-      }
-      let parsed: unknown
-      try {
-        parsed = JSON.parse(entry.state)
-      } catch {
-        throw new TandemError('AWARENESS_INVALID', 'an awareness state is not JSON')
-      }
-      const id = entry.clientId
-      if (id === this.awareness.clientID) { forged++; continue }
-      const removal = parsed === null
-      const known = this.awareness.meta.get(id)
-      const current = this.awareness.getStates().get(id)
-      const newer = known === undefined || entry.clock > known.clock
-      const echo = !newer && current !== undefined && !removal && sameState(current, parsed)
-      const owner = this.controllerOf(id)
-      if (owner === own) {
-        if (echo) continue
-        if (removal) {
-          // A removal applies at the clock the server holds (or does nothing when nothing is held).
-          if (current === undefined) continue
-          // The id stays the member's (and reserved for its identity when it leaves).
-          accepted.push(newer ? entry : { ...entry, clock: known!.clock })
-        } else {
-          accepted.push(newer ? entry : { ...entry, clock: known!.clock + 1 })
-        }
-      } else if (owner !== undefined) {
-        // Only a claim (a newer clock, or a removal at the clock held) can take an id over;
-        // anything else is an echo of what the server sent.
-        // A reconnect of the same identity may also come with a stale clock when no state is held.
-        const claim = newer || (removal && entry.clock === known?.clock) || (current === undefined && !removal && owner.identity === own.identity)
-        if (!claim) continue
-        if (owner.identity !== own.identity) { forged++; continue }
-        // The same identity on a new socket (a reconnect before the old one
-        // was noticed dead) takes the id over; removing it is the old socket's job.
-        if (removal) continue
-        takeovers.push(id)
-        controlledAfter.add(id)
-        accepted.push(entry)
-      } else {
-        if (removal) {
-          if (current !== undefined && (newer || entry.clock === known?.clock)) forged++
-          continue
-        }
-        // A stale entry while a state is held is an echo or an old copy (of
-        // another instance's client, say), never a claim.
-        if (!newer && current !== undefined) continue
-        const holder = this.deps.reservations.holder(this.name, id)
-        if (holder !== undefined && holder !== own.identity) { forged++; continue }
-        accepted.push(newer ? entry : { ...entry, clock: known!.clock + 1 })
-        controlledAfter.add(id)
-      }
-      bytesDelta += (removal ? 0 : entry.state.length) - (this.awarenessSizes.get(id) ?? 0)
-    }
-    if (forged > 0) {
-      this.deps.metrics.forgedAwareness.inc(forged)
-      this.log.info({ dropped: forged }, 'dropped awareness entries for client ids this connection does not own')
-    }
-    if (accepted.length === 0 && takeovers.length === 0) return
-    if (controlledAfter.size > limits.maxAwarenessClientsPerConnection) {
-      throw new TandemError('AWARENESS_TOO_LARGE', `more than ${limits.maxAwarenessClientsPerConnection} awareness client ids on one connection`)
-    }
-    if (bytesDelta > 0 && this.awarenessBytes + bytesDelta > limits.maxAwarenessBytesPerDoc) {
-      throw new TandemError('AWARENESS_TOO_LARGE', `the document's presence would exceed ${limits.maxAwarenessBytesPerDoc} bytes`)
-    }
-    for (const id of takeovers) {
-      // The old socket's close must not remove what the new one controls.
-      for (const [member, ids] of this.members) if (member !== own) ids.delete(id)
-      ownIds.add(id)
-    }
-    if (accepted.length === 0) return
-    for (const entry of accepted) this.deps.reservations.release(this.name, entry.clientId)
-    const rewritten = accepted.length !== entries.length || accepted.some((e, i) => e !== entries[i])
-    awarenessProtocol.applyAwarenessUpdate(this.awareness, rewritten ? encodeAwarenessEntries(accepted) : update, origin)
+    this.presence.apply(update, origin)
   }
 
-  /** The member that controls awareness client `id`, if one does. */
-  private controllerOf (id: number): Member | undefined {
-    for (const [member, ids] of this.members) if (ids.has(id)) return member
-    return undefined
+  /** The awareness of every client as one message, or null when nobody is present. */
+  awarenessMessage (): Uint8Array | null {
+    return this.presence.message()
   }
 
-  private readonly onAwarenessUpdate = (
-    { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
-    txOrigin: unknown
-  ): void => {
-    const origin = originOf(txOrigin)
-    const owned = origin.kind === 'connection' ? this.members.get(origin.member) : undefined
-    if (owned !== undefined) {
-      // A member keeps the ids it removed: they count against its limit and are reserved when it leaves.
-      for (const id of added) owned.add(id)
-      for (const id of updated) owned.add(id)
-    }
-    const states = this.awareness.getStates()
-    for (const id of [...added, ...updated]) {
-      const size = JSON.stringify(states.get(id) ?? null).length
-      this.awarenessBytes += size - (this.awarenessSizes.get(id) ?? 0)
-      this.awarenessSizes.set(id, size)
-      this.awarenessChanged.add(id)
-    }
-    for (const id of removed) {
-      this.awarenessBytes -= this.awarenessSizes.get(id) ?? 0
-      this.awarenessSizes.delete(id)
-      this.awarenessChanged.add(id)
-    }
-    if (isPublished(origin) && (added.length + updated.length + removed.length) > 0) {
-      const changed = [...added, ...updated, ...removed]
-      this.deps.fanout.publishAwareness(this.name, awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed))
-    }
-    if (!this.awarenessScheduled && this.awarenessChanged.size > 0) {
-      this.awarenessScheduled = true
-      // Coalesce: one encoding per tick for all recipients.
-      setImmediate(this.broadcastAwareness)
-    }
-  }
-
-  private readonly broadcastAwareness = (): void => {
-    this.awarenessScheduled = false
-    if (this.destroyedFlag || this.awarenessChanged.size === 0) return
-    const frame = encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awarenessChanged]))
-    this.awarenessChanged.clear()
-    const wire = binaryFrame(frame)
-    for (const member of this.members.keys()) member.sendFramed(wire, frame)
-    this.deps.metrics.messagesOut.inc('awareness', this.members.size)
+  awarenessCount (): number {
+    return this.presence.count
   }
 
   // ---------------------------------------------------------------- fan-out
@@ -506,13 +439,22 @@ export class Room implements FanoutRoom {
     }
   }
 
-  onRemoteAwareness (update: Uint8Array): void {
+  onRemoteAwareness (update: Uint8Array, owners?: AwarenessOwners): void {
     if (this.destroyedFlag) return
-    try {
-      awarenessProtocol.applyAwarenessUpdate(this.awareness, update, FANOUT_ORIGIN)
-    } catch (err) {
-      this.log.warn({ err }, 'dropped an awareness update from another instance that does not apply')
-    }
+    this.presence.applyRemote(update, owners)
+  }
+
+  awarenessSnapshot (): Uint8Array | null {
+    return this.presence.snapshot()
+  }
+
+  awarenessOwners (): AwarenessOwners {
+    return this.presence.owners()
+  }
+
+  removeRemoteClients (clientIds: number[]): void {
+    if (this.destroyedFlag) return
+    this.presence.removeRemoteClients(clientIds)
   }
 
   stateVector (): Uint8Array {
@@ -525,23 +467,6 @@ export class Room implements FanoutRoom {
     return update.length <= 2 ? null : update
   }
 
-  awarenessSnapshot (): Uint8Array | null {
-    const ids = [...this.awareness.getStates().keys()]
-    return ids.length === 0 ? null : awarenessProtocol.encodeAwarenessUpdate(this.awareness, ids)
-  }
-
-  /** Removes awareness states of a dead instance's clients, except those a local member now controls. */
-  removeRemoteClients (clientIds: number[]): void {
-    if (this.destroyedFlag) return
-    const remote = clientIds.filter((id) => !this.controlledLocally(id))
-    if (remote.length > 0) awarenessProtocol.removeAwarenessStates(this.awareness, remote, FANOUT_ORIGIN)
-  }
-
-  private controlledLocally (clientId: number): boolean {
-    for (const ids of this.members.values()) if (ids.has(clientId)) return true
-    return false
-  }
-
   /** A host's hook must not break the room: its errors are logged, not thrown. */
   private callHook (name: string, fn: () => void): void {
     try {
@@ -551,29 +476,18 @@ export class Room implements FanoutRoom {
     }
   }
 
-  awarenessCount (): number {
-    return this.awareness.getStates().size
-  }
-
   /** Frees the doc and the awareness timer. Safe to call twice. */
   destroy (): void {
     if (this.destroyedFlag) return
     this.destroyedFlag = true
+    for (const wake of this.wakers) wake()
+    this.wakers.clear()
     this.writes.stop()
-    this.awareness.off('update', this.onAwarenessUpdate)
     this.doc.off('update', this.onDocUpdate)
-    this.awareness.destroy()
+    this.presence.destroy()
     this.doc.destroy()
   }
 }
-
-/** Whether two awareness states are the same JSON value (key order included, as the wire carries it). */
-function sameState (a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b)
-}
-
-/** Distinct state vectors whose sync answers are kept per document version. */
-const MAX_CACHED_ANSWERS = 8
 
 function isEmptyStateVector (sv: Uint8Array): boolean {
   return sv.length === 1 && sv[0] === 0
@@ -583,20 +497,5 @@ function answerKey (stateVector: Uint8Array): string {
   return Buffer.from(stateVector.buffer, stateVector.byteOffset, stateVector.byteLength).toString('latin1')
 }
 
-/** True when an update only deletes (no structs): deletions never grow a document past its limit. */
-function onlyDeletes (update: Uint8Array): boolean {
-  try {
-    return Y.decodeUpdate(update).structs.length === 0
-  } catch {
-    return false
-  }
-}
-
-/**
- * Whether a Yjs document was left mid-transaction by an exception (its
- * cleanup never ran): it would then never emit another `update` event.
- */
-export function isStuck (doc: Y.Doc): boolean {
-  const internals = doc as unknown as { _transaction: unknown; _transactionCleanups: unknown[] }
-  return internals._transaction !== null || internals._transactionCleanups.length > 0
-}
+/** Distinct state vectors whose sync answers are kept per document version. */
+const MAX_CACHED_ANSWERS = 8

@@ -148,11 +148,23 @@ export class RoomRegistry {
     await this.leaving.get(name)
   }
 
-  /** Waits until every room has stored its writes, then unloads all. */
+  /**
+   * Waits until every room has stored its writes (at most `loadTimeoutMs`:
+   * a storage that is down cannot take them, and the clients still hold
+   * them), then unloads all.
+   */
   async close (): Promise<void> {
     this.closing = true
     const rooms = this.rooms()
-    await Promise.all(rooms.map((room) => room.whenStored().catch(() => {})))
+    let timer: NodeJS.Timeout | undefined
+    const flushed = Promise.all(rooms.map((room) => room.whenStored().catch(() => {}))).then(() => true)
+    const gaveUp = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), this.deps.loadTimeoutMs) })
+    const complete = await Promise.race([flushed, gaveUp])
+    clearTimeout(timer)
+    if (!complete) {
+      const unstored = rooms.filter((room) => !room.idle).map((room) => room.name)
+      this.deps.logger.warn({ docs: unstored.slice(0, 20), count: unstored.length }, 'storage did not take every pending change before shutdown; the clients still hold them and resend them when they reconnect')
+    }
     for (const room of rooms) this.forget(room)
     await Promise.all([...this.leaving.values()])
   }

@@ -19,9 +19,11 @@ import { createAuthorizer, type Permit } from './authorize.js'
 import { createAdmitter, IdentityLimits, IpConnectionCounter } from './limits.js'
 import { clientIp } from './request.js'
 import { guardSockets } from './sockets.js'
+import { openDocument, type DocumentHandle } from './documents.js'
 import { AwarenessReservations } from './reservations.js'
+import { StorageHealth } from './storage-health.js'
 import { hasVersions } from '../persistence/types.js'
-import { History, type HistoryApi, type HistoryRoom } from './history/service.js'
+import { History, type HistoryApi } from './history/service.js'
 import { HistoryWriteLimit } from './history/write-limit.js'
 import type { Room } from './room.js'
 
@@ -48,6 +50,13 @@ export interface TandemServer {
    * returns false (and leaves the request alone) otherwise.
    */
   handleRequest(request: IncomingMessage, response: ServerResponse): boolean
+  /**
+   * Opens a document for the host application (loading it if needed) and
+   * holds it until the handle's `release()`: read and observe `handle.doc`,
+   * change it with `handle.change(fn)`, which resolves once the change is
+   * stored and relayed to every client and instance.
+   */
+  openDocument(name: string): Promise<DocumentHandle>
   /** Handles one upgrade request (for hosts that route upgrades themselves). */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void
   /** Stops accepting, closes clients (1001), stores every pending write, closes storage. Idempotent. */
@@ -142,6 +151,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
         compactAfterUpdates: config.compactAfterUpdates,
         limits: config,
         reservations: new AwarenessReservations(config.awarenessReclaimMs),
+        health: new StorageHealth(logger),
         loadTimeoutMs: config.loadTimeoutMs,
         onCountChange: (n) => metrics.rooms.set(n),
         onStored: (room, change) => historyService().changed(room.name, change.authors, change.local)
@@ -162,6 +172,8 @@ export function createServer (options: ServerOptions = {}): TandemServer {
         release: (room) => rooms().release(room as Room),
         peek: (name) => registry?.peek(name),
         limits: config,
+        // As long as an HTTP write waits for storage.
+        storageWaitMs: config.loadTimeoutMs,
         logger,
         registry: metrics.registry
       })
@@ -227,6 +239,8 @@ export function createServer (options: ServerOptions = {}): TandemServer {
 
   const httpDeps: HttpDeps = {
     maxMessageBytes: config.maxMessageBytes,
+    maxPatchOperations: config.maxPatchOperations,
+    storageWaitMs: config.loadTimeoutMs,
     admitRequest: (req, userId, bytes) => admitIdentity(identityOf(userId, clientIp(req, config.trustProxy)), bytes),
     allowWork: (req, userId, cost) => allowWork(identityOf(userId, clientIp(req, config.trustProxy)), cost),
     logger,
@@ -477,6 +491,11 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     listen,
     attach,
     handleRequest,
+    async openDocument (name: string) {
+      if (shuttingDown) throw new TandemError('SHUTTING_DOWN', 'the server is shutting down')
+      await ready
+      return openDocument(rooms(), name, config.maxDocNameBytes)
+    },
     handleUpgrade,
     close,
     ready: () => ready,

@@ -2,6 +2,7 @@ import * as Y from 'yjs'
 import type { Persistence } from '../persistence/types.js'
 import type { Metrics } from './metrics.js'
 import { isStored, type Origin } from './origin.js'
+import type { StorageHealth } from './storage-health.js'
 
 /** One change waiting for storage. */
 export interface QueuedUpdate {
@@ -31,8 +32,16 @@ export interface WriteQueueDeps {
   compactAfterUpdates: number
   /** Called for each batch once it is stored, in order. Relaying happens here. */
   onStored: (batch: StoredBatch) => void
-  /** A write failed: nothing queued after it may be relayed. Called once. */
+  /**
+   * The queue failed for good: nothing queued may be relayed. Called once,
+   * when more than `maxHeldBytes` wait for a storage that keeps failing (or
+   * when the owner fails it).
+   */
   onFailed: (err: Error) => void
+  /** Storage failed or answered again: a failed write is retried until it succeeds. */
+  health: Pick<StorageHealth, 'failed' | 'succeeded' | 'wait'>
+  /** Bytes of changes that may wait for storage during an outage before the document gives up (its clients reconnect and resend). */
+  maxHeldBytes: number
   /** A background compaction failed (the stored rows are intact). */
   onCompactionFailed: (err: Error) => void
 }
@@ -54,8 +63,11 @@ interface Waiter {
  * reveals the document (a sync answer, an HTTP read) waits on `whenStored`,
  * so no client ever receives a change a crash could lose.
  *
- * A failed write fails the queue for good: the waiters reject, `onFailed`
- * runs once, and the owner reloads the document from storage.
+ * A failed write is retried with backoff until storage answers again:
+ * meanwhile nothing is relayed or acknowledged, clients stay connected, and
+ * what arrives joins the next attempt. Only when more than `maxHeldBytes`
+ * wait does the queue fail for good: the waiters reject, `onFailed` runs
+ * once, and the owner reloads the document from storage.
  *
  * The queue also decides when the document is compacted (storage only knows
  * how): after `compactAfterUpdates` stored updates, in the background.
@@ -72,6 +84,10 @@ export class WriteQueue {
   /** Updates stored since the last compaction (a stored row may hold many). */
   private sinceCompaction = 0
   private compacting = false
+  private heldBytes = 0
+  /** Failed attempts in a row of the write in flight. */
+  private attempts = 0
+  private wakeRetry: (() => void) | undefined
 
   constructor (private readonly deps: WriteQueueDeps) {}
 
@@ -79,6 +95,11 @@ export class WriteQueue {
   push (update: Uint8Array, origin: Origin): number {
     const seq = ++this.seq
     this.pending.push({ update, origin, seq, receivedAt: performance.now() })
+    this.heldBytes += update.byteLength
+    if (this.heldBytes > this.deps.maxHeldBytes && this.failure === null) {
+      this.fail(new Error(`more than ${this.deps.maxHeldBytes} bytes of changes wait for storage`))
+      return seq
+    }
     if (!this.flushScheduled && !this.writing && this.failure === null && !this.stopped) {
       this.flushScheduled = true
       // Coalesce everything that arrives in this turn of the event loop into one write.
@@ -137,6 +158,7 @@ export class WriteQueue {
   stop (): void {
     if (this.stopped) return
     this.stopped = true
+    this.wakeRetry?.()
     this.rejectWaiters(new Error('document unloaded'))
   }
 
@@ -169,14 +191,20 @@ export class WriteQueue {
             await this.deps.persistence.store(this.deps.docName, update)
           } catch (err) {
             this.deps.metrics.storageErrors.inc({ op: 'store' })
-            this.fail(err as Error)
-            return
+            this.deps.health.failed('store', err as Error)
+            // Held, not dropped: the batch goes back in front and is retried (merged with what arrives meanwhile).
+            this.pending = batch.concat(this.pending)
+            await this.backoff(++this.attempts)
+            continue
           }
+          this.attempts = 0
+          this.deps.health.succeeded()
           this.deps.metrics.storeSeconds.observe((performance.now() - started) / 1000)
           this.deps.metrics.batchSize.observe(toStore.length)
           this.sinceCompaction += toStore.length
         }
         if (this.stopped) return
+        for (const p of batch) this.heldBytes -= p.update.byteLength
         this.storedSeq = batch[batch.length - 1].seq
         this.deps.onStored({ updates: batch, merged, stored })
         this.releaseWaiters()
@@ -187,6 +215,12 @@ export class WriteQueue {
       this.writing = false
     }
     this.maybeCompact()
+  }
+
+  /** Waits before retry `attempt`; storage answering elsewhere, or `stop()`, cuts the wait short. */
+  private async backoff (attempt: number): Promise<void> {
+    await this.deps.health.wait(attempt, (wake) => { this.wakeRetry = wake })
+    this.wakeRetry = undefined
   }
 
   private releaseWaiters (): void {

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import * as Y from 'yjs'
 import { RedisFanout, type RedisFanoutOptions, type RedisFanoutRoom } from '../src/fanout/redis.js'
+import { until } from './helpers.js'
 
 const REDIS_URL = 'redis://127.0.0.1:6379'
 /** Transaction origin of everything that arrives through the fan-out: applied, never re-published. */
@@ -128,14 +129,6 @@ function client (state: Record<string, unknown>): awarenessProtocol.Awareness {
   return awareness
 }
 
-async function waitFor (condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
-
 function insert (room: TestRoom, text: string): void {
   const t = room.doc.getText('t')
   t.insert(t.length, text)
@@ -163,9 +156,9 @@ describe('RedisFanout', () => {
     const other = await joined(c, 'other')
 
     insert(ra, 'hello')
-    await waitFor(() => rb.text === 'hello' && rc.text === 'hello', 'b and c to receive a\'s update')
+    await until(() => rb.text === 'hello' && rc.text === 'hello', 'b and c to receive a\'s update')
     insert(rb, ' world')
-    await waitFor(() => ra.text === 'hello world' && rc.text === 'hello world', 'a and c to receive b\'s update')
+    await until(() => ra.text === 'hello world' && rc.text === 'hello world', 'a and c to receive b\'s update')
     // Redis delivers one channel's messages in publish order, so an echo of
     // a's own update would have reached a before b's.
     expect(ra.remoteUpdates).toBe(1)
@@ -175,7 +168,7 @@ describe('RedisFanout', () => {
     // After leaving, nothing arrives for the document.
     await b.leave('doc')
     insert(ra, '!')
-    await waitFor(() => rc.text === 'hello world!', 'c to receive the next update')
+    await until(() => rc.text === 'hello world!', 'c to receive the next update')
     expect(rb.text).toBe('hello world')
   })
 
@@ -185,13 +178,13 @@ describe('RedisFanout', () => {
     const ra = await joined(a, 'doc')
     const rb = await joined(b, 'doc')
     insert(ra, 'abcdef')
-    await waitFor(() => rb.text === 'abcdef', 'b to receive a\'s update')
+    await until(() => rb.text === 'abcdef', 'b to receive a\'s update')
     rb.doc.getText('t').delete(0, 3)
-    await waitFor(() => ra.text === 'def', 'a to receive b\'s deletion')
+    await until(() => ra.text === 'def', 'a to receive b\'s deletion')
 
     // c loaded content of its own (say from storage) that nobody else has.
     const rc = await joined(c, 'doc', {}, (room) => room.doc.getMap('m').set('from-c', 1))
-    await waitFor(() => converged(ra, rb, rc), 'the three documents to converge')
+    await until(() => converged(ra, rb, rc), 'the three documents to converge')
     expect(rc.text).toBe('def')
     expect(ra.doc.getMap('m').get('from-c')).toBe(1)
   })
@@ -205,16 +198,16 @@ describe('RedisFanout', () => {
     const bob = client({ user: 'bob' })
     ra.localClient(alice)
     rb.localClient(bob)
-    await waitFor(() => ra.awareness.getStates().has(bob.clientID) && rb.awareness.getStates().has(alice.clientID), 'a and b to see each other\'s clients')
+    await until(() => ra.awareness.getStates().has(bob.clientID) && rb.awareness.getStates().has(alice.clientID), 'a and b to see each other\'s clients')
     expect(rb.awareness.getStates().get(alice.clientID)).toEqual({ user: 'alice' })
 
     // A room that loads later asks for the presence it missed.
     const rc = await joined(c, 'doc')
-    await waitFor(() => rc.awareness.getStates().has(alice.clientID) && rc.awareness.getStates().has(bob.clientID), 'c to receive both clients by query')
+    await until(() => rc.awareness.getStates().has(alice.clientID) && rc.awareness.getStates().has(bob.clientID), 'c to receive both clients by query')
 
     // alice disconnects from a.
     awarenessProtocol.removeAwarenessStates(ra.awareness, [alice.clientID], LOCAL)
-    await waitFor(() => !rb.awareness.getStates().has(alice.clientID) && !rc.awareness.getStates().has(alice.clientID), 'alice\'s removal to cross')
+    await until(() => !rb.awareness.getStates().has(alice.clientID) && !rc.awareness.getStates().has(alice.clientID), 'alice\'s removal to cross')
   })
 
   it('removes the presence of an instance whose heartbeat expired, but not of clients that moved', async () => {
@@ -232,18 +225,18 @@ describe('RedisFanout', () => {
     rc.localClient(moves)
     ra.localClient(onA)
     const seeAll = (room: TestRoom, ...ids: number[]): boolean => ids.every((id) => room.awareness.getStates().has(id))
-    await waitFor(() => seeAll(ra, stays.clientID, moves.clientID) && seeAll(rb, stays.clientID, moves.clientID, onA.clientID), 'c\'s clients to reach a and b')
+    await until(() => seeAll(ra, stays.clientID, moves.clientID) && seeAll(rb, stays.clientID, moves.clientID, onA.clientID), 'c\'s clients to reach a and b')
 
     // `moves` reconnects to a (its renewal bumps the clock) before c dies.
     moves.setLocalState({ user: 'moves-to-a', renewed: true })
     ra.localClient(moves)
-    await waitFor(() => (rb.awareness.getStates().get(moves.clientID) as { renewed?: boolean } | undefined)?.renewed === true, 'b to see the moved client from a')
+    await until(() => (rb.awareness.getStates().get(moves.clientID) as { renewed?: boolean } | undefined)?.renewed === true, 'b to see the moved client from a')
 
     // c dies without closing: its connections vanish, its heartbeat stops.
     c.connections.publisher.disconnect()
     c.connections.subscriber.disconnect()
     const diedAt = Date.now()
-    await waitFor(() => !ra.awareness.getStates().has(stays.clientID) && !rb.awareness.getStates().has(stays.clientID), 'c\'s clients to disappear', 5000)
+    await until(() => !ra.awareness.getStates().has(stays.clientID) && !rb.awareness.getStates().has(stays.clientID), 'c\'s clients to disappear', 5000)
     const removedAfterMs = Date.now() - diedAt
     // TTL plus one check period, plus scheduling slack on a busy machine.
     expect(removedAfterMs).toBeLessThan(timing.instanceTtlMs + 2 * timing.heartbeatMs + 1000)
@@ -273,14 +266,14 @@ describe('RedisFanout', () => {
       const lateB = await joined(b, 'late')
       insert(lateB, 'held by b.')
       insert(ra, 'before.')
-      await waitFor(() => rb.text === 'before.', 'the first update')
+      await until(() => rb.text === 'before.', 'the first update')
 
       const redis = admin()
       const roles = killed === 'both' ? ['publisher', 'subscriber'] as const : [killed]
       const ids = await Promise.all(roles.map((role) => clientId(redis, `${prefix}${role}:${a.instanceId}`)))
       const healsBefore = a.stats.heals
       for (const id of ids) await redis.client('KILL', 'ID', id)
-      await waitFor(() => roles.every((role) => a.connections[role].status !== 'ready'), 'a to notice the drop', 2000)
+      await until(() => roles.every((role) => a.connections[role].status !== 'ready'), 'a to notice the drop', 2000)
 
       // Both sides edit during the outage; local service goes on.
       await expect(a.check()).rejects.toThrow()
@@ -292,11 +285,11 @@ describe('RedisFanout', () => {
       const lateA = await joined(a, 'late')
       expect(Date.now() - joinStart).toBeLessThan(2500)
       if (roles.includes('publisher' as never)) {
-        await waitFor(() => a.stats.dropped > 0, 'a\'s publish to be dropped')
+        await until(() => a.stats.dropped > 0, 'a\'s publish to be dropped')
       }
 
-      await waitFor(() => a.connected, 'a to reconnect', 5000)
-      await waitFor(() => converged(ra, rb) && converged(other, otherB) && converged(lateA, lateB), 'the documents to converge after the reconnect', 5000)
+      await until(() => a.connected, 'a to reconnect', 5000)
+      await until(() => converged(ra, rb) && converged(other, otherB) && converged(lateA, lateB), 'the documents to converge after the reconnect', 5000)
       expect(ra.text).toContain('a-during.')
       expect(ra.text).toContain('b-during.')
       expect(other.text).toBe('other-b')
@@ -307,7 +300,7 @@ describe('RedisFanout', () => {
       // And the live path works again in both directions.
       insert(ra, 'after-a.')
       insert(rb, 'after-b.')
-      await waitFor(() => converged(ra, rb) && ra.text.includes('after-a.') && ra.text.includes('after-b.'), 'live updates after the reconnect')
+      await until(() => converged(ra, rb) && ra.text.includes('after-a.') && ra.text.includes('after-b.'), 'live updates after the reconnect')
     })
   }
 
@@ -319,7 +312,7 @@ describe('RedisFanout', () => {
     const rb = await joined(b, 'doc')
     for (let i = 0; i < 200; i++) insert(ra, String(i % 10))
     expect(a.stats.dropped).toBeGreaterThan(0)
-    await waitFor(() => converged(ra, rb), 'b to receive the shed updates through the exchange')
+    await until(() => converged(ra, rb), 'b to receive the shed updates through the exchange')
     expect(rb.text.length).toBe(200)
   })
 
@@ -332,7 +325,7 @@ describe('RedisFanout', () => {
     await redis.publish(`${prefix}doc:doc`, Buffer.from([0xff, 0xff, 0xff]))
     await redis.publish(`${prefix}doc:doc`, Buffer.from([0x00, 0x01, 0x78, 0x05]))
     insert(ra, 'still fine')
-    await waitFor(() => rb.text === 'still fine', 'the update after garbage')
+    await until(() => rb.text === 'still fine', 'the update after garbage')
     expect(b.stats.malformed).toBe(2)
     expect(a.stats.malformed).toBe(2)
   })
@@ -352,7 +345,7 @@ describe('RedisFanout', () => {
     await a.join('doc', ra)
     await b.join('doc', rb)
     insert(ra, 'x')
-    await waitFor(() => rb.text === 'x', 'one exchange')
+    await until(() => rb.text === 'x', 'one exchange')
     const redis = new Redis(REDIS_URL)
     expect(await redis.exists(`${prefix}instance:${a.instanceId}`)).toBe(1)
 
@@ -370,7 +363,7 @@ describe('RedisFanout', () => {
     ra.destroy()
     rb.destroy()
     // Sockets close on the next turns of the event loop.
-    await waitFor(() => {
+    await until(() => {
       const after = resources()
       return (after.Timeout ?? 0) <= (before.Timeout ?? 0) && (after.TCPSocketWrap ?? 0) <= (before.TCPSocketWrap ?? 0)
     }, 'timers and sockets to be released', 2000)
@@ -413,7 +406,7 @@ describe('RedisFanout', () => {
     const burstStart = performance.now()
     for (let i = 0; i < count; i++) ra.doc.getText('burst').insert(i, 'x')
     const sentMs = performance.now() - burstStart
-    await waitFor(() => burst.length === count, 'the burst', 10_000)
+    await until(() => burst.length === count, 'the burst', 10_000)
     const deliveredMs = performance.now() - burstStart
 
     expect(sequential).toHaveLength(count)

@@ -202,6 +202,58 @@ describe('Postgres backends terminated under a working cluster', () => {
   })
 })
 
+describe('a storage outage of 10 s', () => {
+  it('keeps clients connected, relays and acknowledges nothing unstored, and catches up within 1 s of the end, logging the outage once', async () => {
+    const name = docName('outage')
+    const { proxy, url } = await proxyTo(DATABASE_URL, 5432)
+    const [a, b] = await Promise.all([startInstance({ database: url }), startInstance({ database: url })])
+    const ca = connect(a.url, name)
+    const cb = connect(b.url, name)
+    await Promise.all([ca.synced(), cb.synced()])
+    ca.doc.getArray<string>('array').push(['before'])
+    await until(() => items(cb.doc).includes('before'), 'the first edit to cross instances')
+    let closes = 0
+    for (const c of [ca, cb]) c.provider.on('connection-close', () => { closes++ })
+
+    proxy.cut()
+    const cutAt = Date.now()
+    // Edits on both instances during the outage: none may be relayed (it is not stored).
+    ca.doc.getArray<string>('array').push(['during-a'])
+    cb.doc.getArray<string>('array').push(['during-b'])
+    // An HTTP write is not acknowledged while storage is down.
+    const extra = new Y.Doc()
+    extra.getArray<string>('array').push(['during-http'])
+    const post = fetch(`${a.http}/docs/${encodeURIComponent(name)}/update`, { method: 'POST', body: Buffer.from(Y.encodeStateAsUpdate(extra)) })
+    let answered: number | null = null
+    void post.then((res) => { answered = res.status }, () => { answered = -1 })
+    const leaks: string[] = []
+    while (Date.now() - cutAt < 10_000) {
+      if (items(ca.doc).includes('during-b')) leaks.push('a received b\'s unstored edit')
+      if (items(cb.doc).includes('during-a')) leaks.push('b received a\'s unstored edit')
+      if (answered === 200) leaks.push('an unstored HTTP write was acknowledged')
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    expect(leaks).toEqual([])
+    expect(await store.load(name).then((rows) => rows.length)).toBeGreaterThan(0)
+
+    proxy.restore()
+    const restoredAt = Date.now()
+    await until(() => ['during-a', 'during-b', 'during-http'].every((item) => items(ca.doc).includes(item) && items(cb.doc).includes(item)),
+      'the edits made during the outage to reach both clients', 5000)
+    const caughtUpMs = Date.now() - restoredAt
+    const stored = await storedItems(name)
+    for (const item of ['before', 'during-a', 'during-b', 'during-http']) expect(stored.has(item)).toBe(true)
+    expect(closes).toBeLessThanOrEqual(2)
+    expect(caughtUpMs).toBeLessThan(1000 + 500)
+    for (const i of [a, b]) {
+      const lines = i.output().split('\n')
+      expect(lines.filter((l) => l.includes('storage is unavailable')).length).toBe(1)
+      expect(lines.filter((l) => l.includes('storage is back')).length).toBe(1)
+    }
+    console.log(`storage outage of 10 s: clients saw ${closes} closes; edits made during it reached everyone ${caughtUpMs} ms after it ended`)
+  }, 40_000)
+})
+
 describe('/healthz on a hung link', () => {
   it('answers 503 with a storage reason within 1 s while Postgres hangs, 200 after the restore', async () => {
     const { proxy, url } = await proxyTo(DATABASE_URL, 5432)

@@ -11,7 +11,7 @@ import jsonpatch from 'fast-json-patch'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { updateToJson } from '../src/doc-json.js'
-import { applyJsonPatch, JsonPatchError } from '../src/json-patch.js'
+import { applyJsonPatch, JsonPatchError } from '../src/json-patch/index.js'
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
 

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { rootKind, updateToJson } from '../src/doc-json.js'
-import { applyJsonPatch, JsonPatchError, JSON_PATCH_DEFAULTS, type JsonPatchOptions } from '../src/json-patch.js'
+import { applyJsonPatch, JsonPatchError, JSON_PATCH_DEFAULTS, type JsonPatchOptions } from '../src/json-patch/index.js'
 import { textDiff } from '../src/text-diff.js'
 
 /**

@@ -4,6 +4,7 @@ import * as Y from 'yjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PostgresPersistence, SCHEMA_VERSION, type PostgresOptions } from '../persistence/postgres.js'
 import { StorageError } from '../persistence/types.js'
+import { until } from './helpers.js'
 
 const DATABASE_URL = process.env.TANDEM_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
@@ -42,15 +43,6 @@ async function open (schema: string, options: Partial<PostgresOptions> = {}): Pr
 async function rowCount (schema: string, doc: string): Promise<number> {
   const res = await admin.query(`SELECT count(*)::int AS n FROM "${schema}".updates WHERE doc = $1`, [doc])
   return res.rows[0].n as number
-}
-
-/** Polls `condition` until it holds, failing after `timeoutMs`. */
-async function until (what: string, condition: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
 }
 
 /** A small valid update per `n`: one map key `k<n>` from its own client. */
@@ -139,7 +131,7 @@ describe('postgres availability', () => {
       [`%${schema}%`]
     )
     expect(killed.rowCount).toBeGreaterThan(0)
-    await until('the pool to report the broken idle connection', () => errors.length > 0)
+    await until(() => errors.length > 0, 'the pool to report the broken idle connection')
     await p.check()
     await p.store('doc', tiny(2))
     expect(keysOf(await p.load('doc'))).toEqual([1, 2])

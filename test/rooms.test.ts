@@ -61,7 +61,7 @@ describe('rooms', () => {
     expect(storage.loads).toBe(1)
   })
 
-  it('closes clients when a load fails, never serves or overwrites the document, and recovers on retry', async () => {
+  it('retries a failed load without closing its clients, never serves or overwrites the document', async () => {
     const storage = new ControlledStorage()
     await seed(storage, 'flaky', 'precious')
     storage.failLoads = 2
@@ -71,8 +71,6 @@ describe('rooms', () => {
     c.provider.on('connection-close', (event: { code: number } | null) => { if (event !== null) closes.push(event.code) })
     // The client edits before it ever synced: that edit must merge, not replace.
     c.doc.getText('text').insert(0, 'new ')
-    await until(() => closes.length >= 1, 'a close after the failed load')
-    expect(closes[0]).toBe(1011)
     await c.synced()
     // Two concurrent inserts at 0: Yjs orders them by client id, either way round.
     const merged = (text: string) => text.length === 'new precious'.length && text.includes('new ') && text.includes('precious')
@@ -84,6 +82,7 @@ describe('rooms', () => {
       return merged(d.getText('text').toString())
     }, 'storage to hold both the old and the new text')
     expect(storage.loads).toBeGreaterThanOrEqual(3)
+    expect(closes).toEqual([])
   })
 
   it('unloads a room once its last client left and its writes are stored', async () => {

@@ -1,7 +1,7 @@
 /** The broadcast frame is byte-for-byte what ws itself would send. */
 import { describe, expect, it } from 'vitest'
 import * as ws from 'ws'
-import { binaryFrame } from '../src/wire.js'
+import { binaryFrame, writeFramed } from '../src/wire.js'
 
 describe('binaryFrame', () => {
   it.each([0, 1, 125, 126, 127, 65535, 65536, 200_000])('matches ws framing for %i payload bytes', (length) => {
@@ -10,5 +10,27 @@ describe('binaryFrame', () => {
     const Sender = (ws as unknown as { Sender: { frame: (data: Buffer, options: object) => Buffer[] } }).Sender
     const expected = Buffer.concat(Sender.frame(payload, { fin: true, opcode: 2, mask: false, readOnly: false, rsv1: false }))
     expect(Buffer.compare(binaryFrame(payload), expected)).toBe(0)
+  })
+})
+
+describe('writeFramed and the ws internals it relies on', () => {
+  it('finds _socket and an idle _sender on a server-side ws socket (fails loudly if ws renames them)', async () => {
+    const { WebSocketServer } = ws as unknown as { WebSocketServer: typeof import('ws').WebSocketServer }
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1' })
+    await new Promise<void>((resolve) => server.once('listening', () => resolve()))
+    const port = (server.address() as import('node:net').AddressInfo).port
+    const serverSide = new Promise<import('ws').WebSocket>((resolve) => server.once('connection', resolve))
+    const client = new ws.WebSocket(`ws://127.0.0.1:${port}`)
+    const received = new Promise<Buffer>((resolve) => client.once('message', (data: Buffer) => resolve(data)))
+    const socket = await serverSide
+    const internals = socket as unknown as { _socket?: { write: unknown }; _sender?: { _state: unknown } }
+    expect(typeof internals._socket?.write).toBe('function')
+    expect(internals._sender?._state).toBe(0)
+    // The frame written straight to the socket arrives as one binary message.
+    const payload = new Uint8Array([1, 2, 3, 4, 5])
+    writeFramed(socket, binaryFrame(payload), payload)
+    expect([...(await received)]).toEqual([1, 2, 3, 4, 5])
+    client.close()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
   })
 })

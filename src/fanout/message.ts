@@ -14,6 +14,11 @@
  *                         stateVector: the replier's, so the requester can send back
  *                         what the replier lacks (empty: no answer wanted)
  *   awareness-query (4) = (no payload)
+ *   awareness (5)       = varUint8Array awarenessUpdate, varuint n, n × (varuint clientId, varstring identity)
+ *                         the same as (1), plus who controls each of the sender's own
+ *                         clients (the user, or the address without auth): a client
+ *                         that moves to another instance is recognised by it, and a
+ *                         user on another instance cannot claim someone else's id
  *
  * Unknown types decode to `{ type: 'unknown' }` so that instances running a
  * newer version can add types during a rolling upgrade.
@@ -27,12 +32,16 @@ export const FanoutMessageType = {
   AWARENESS: 1,
   SYNC_REQUEST: 2,
   SYNC_REPLY: 3,
-  AWARENESS_QUERY: 4
+  AWARENESS_QUERY: 4,
+  AWARENESS_OWNED: 5
 } as const
+
+/** Who controls each of the sender's own awareness clients. */
+export type AwarenessOwners = ReadonlyArray<{ clientId: number; identity: string }>
 
 export type FanoutMessageBody =
   | { type: 'update'; update: Uint8Array }
-  | { type: 'awareness'; update: Uint8Array }
+  | { type: 'awareness'; update: Uint8Array; owners?: AwarenessOwners }
   | { type: 'sync-request'; stateVector: Uint8Array }
   | { type: 'sync-reply'; update: Uint8Array; stateVector: Uint8Array }
   | { type: 'awareness-query' }
@@ -59,8 +68,18 @@ export function encodeFanoutMessage (message: FanoutMessage): Uint8Array {
       encoding.writeVarUint8Array(encoder, message.update)
       break
     case 'awareness':
-      header(encoder, FanoutMessageType.AWARENESS, message)
+      if (message.owners === undefined) {
+        header(encoder, FanoutMessageType.AWARENESS, message)
+        encoding.writeVarUint8Array(encoder, message.update)
+        break
+      }
+      header(encoder, FanoutMessageType.AWARENESS_OWNED, message)
       encoding.writeVarUint8Array(encoder, message.update)
+      encoding.writeVarUint(encoder, message.owners.length)
+      for (const { clientId, identity } of message.owners) {
+        encoding.writeVarUint(encoder, clientId)
+        encoding.writeVarString(encoder, identity)
+      }
       break
     case 'sync-request':
       header(encoder, FanoutMessageType.SYNC_REQUEST, message)
@@ -113,6 +132,15 @@ export function decodeFanoutMessage (data: Uint8Array): DecodedFanoutMessage {
       case FanoutMessageType.AWARENESS_QUERY:
         message = { type: 'awareness-query', from, to }
         break
+      case FanoutMessageType.AWARENESS_OWNED: {
+        const update = decoding.readVarUint8Array(decoder)
+        const count = decoding.readVarUint(decoder)
+        if (count > data.length) throw new FanoutMessageError('owner count exceeds the message')
+        const owners: Array<{ clientId: number; identity: string }> = []
+        for (let i = 0; i < count; i++) owners.push({ clientId: decoding.readVarUint(decoder), identity: decoding.readVarString(decoder) })
+        message = { type: 'awareness', from, to, update, owners }
+        break
+      }
       default:
         // Payload layout unknown: skip the rest.
         return { type: 'unknown', messageType, from, to }
@@ -125,8 +153,8 @@ export function decodeFanoutMessage (data: Uint8Array): DecodedFanoutMessage {
   return message
 }
 
-/** One entry of a y-protocols awareness update, without its state. */
-export interface AwarenessEntry {
+/** One client of a y-protocols awareness update: its id and clock, and whether it was removed (not its state). */
+export interface AwarenessClient {
   clientId: number
   clock: number
   /** True when the entry removes the client's state (state `null`). */
@@ -137,9 +165,10 @@ export interface AwarenessEntry {
  * The client ids of an awareness update, so that the adapter knows which
  * clients each instance controls. Decoding is the wire protocol's own.
  */
-export function readAwarenessEntries (update: Uint8Array): AwarenessEntry[] {
+export function readAwarenessEntries (update: Uint8Array): AwarenessClient[] {
   try {
-    return decodeAwarenessUpdate(update).map(({ clientId, clock, state }) => ({ clientId, clock, removed: state === 'null' }))
+    // A removal is a state that parses to null, however it is written.
+    return decodeAwarenessUpdate(update).map(({ clientId, clock, state }) => ({ clientId, clock, removed: isNullState(state) }))
   } catch (err) {
     throw new FanoutMessageError(`malformed awareness update: ${(err as Error).message}`)
   }
@@ -152,4 +181,12 @@ export function readAwarenessEntries (update: Uint8Array): AwarenessEntry[] {
  */
 export function encodeAwarenessRemoval (entries: ReadonlyArray<{ clientId: number; clock: number }>): Uint8Array {
   return encodeAwarenessUpdate(entries.map(({ clientId, clock }) => ({ clientId, clock, state: 'null' })))
+}
+
+function isNullState (state: string): boolean {
+  try {
+    return JSON.parse(state) === null
+  } catch {
+    return false
+  }
 }

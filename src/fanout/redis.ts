@@ -38,7 +38,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
-import type { Fanout, FanoutRoom } from './types.js'
+import type { AwarenessOwners, Fanout, FanoutRoom } from './types.js'
 import { LinkWatch } from './link-watch.js'
 import {
   decodeFanoutMessage,
@@ -350,7 +350,7 @@ export class RedisFanout implements Fanout {
     this.send(this.channelOf(docName), { type: 'update', update })
   }
 
-  publishAwareness (docName: string, update: Uint8Array): void {
+  publishAwareness (docName: string, update: Uint8Array, owners?: AwarenessOwners): void {
     const entry = this.rooms.get(docName)
     if (entry !== undefined && entry.remoteClients.size > 0) {
       // A client that is announced locally now belongs to this instance (its
@@ -359,7 +359,7 @@ export class RedisFanout implements Fanout {
         for (const { clientId } of readAwarenessEntries(update)) entry.remoteClients.delete(clientId)
       } catch {}
     }
-    this.send(this.channelOf(docName), { type: 'awareness', update })
+    this.send(this.channelOf(docName), { type: 'awareness', update, owners })
   }
 
   /**
@@ -468,7 +468,7 @@ export class RedisFanout implements Fanout {
         break
       case 'awareness':
         this.trackAwareness(entry, message.from, message.update)
-        room.onRemoteAwareness(message.update.slice())
+        room.onRemoteAwareness(message.update.slice(), message.owners)
         break
       case 'sync-request': {
         // Always answer with our state vector, even when the requester lacks
@@ -490,7 +490,7 @@ export class RedisFanout implements Fanout {
       }
       case 'awareness-query': {
         const snapshot = room.awarenessSnapshot()
-        if (snapshot !== null) this.send(entry.channel, { type: 'awareness', update: snapshot }, message.from)
+        if (snapshot !== null) this.send(entry.channel, { type: 'awareness', update: snapshot, owners: room.awarenessOwners?.() }, message.from)
         break
       }
     }
@@ -596,7 +596,7 @@ export class RedisFanout implements Fanout {
       this.send(entry.channel, { type: 'sync-request', stateVector: entry.room.stateVector() })
       this.send(entry.channel, { type: 'awareness-query' })
       const snapshot = entry.room.awarenessSnapshot()
-      if (snapshot !== null) this.send(entry.channel, { type: 'awareness', update: snapshot })
+      if (snapshot !== null) this.send(entry.channel, { type: 'awareness', update: snapshot, owners: entry.room.awarenessOwners?.() })
     } catch (err) {
       this.config.logger.warn({ err, docName: entry.docName }, 'redis fan-out: room failed to produce its state')
     }
@@ -635,7 +635,7 @@ export class RedisFanout implements Fanout {
         if (previous === null && !first && this.closing === null) {
           for (const entry of this.rooms.values()) {
             const snapshot = entry.room.awarenessSnapshot()
-            if (snapshot !== null) this.send(entry.channel, { type: 'awareness', update: snapshot })
+            if (snapshot !== null) this.send(entry.channel, { type: 'awareness', update: snapshot, owners: entry.room.awarenessOwners?.() })
           }
         }
       },

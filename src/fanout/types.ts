@@ -7,17 +7,31 @@
  * subscriptions follow room lifetime. Adapters tag every message with their
  * instance id and drop their own echoes.
  */
+import type { AwarenessOwners } from './message.js'
+
+export type { AwarenessOwners }
+
 export interface FanoutRoom {
   /** Called for an update published by another instance (already stored by it when storage is shared). */
   onRemoteUpdate(update: Uint8Array): void
-  /** Called for an awareness update published by another instance. */
-  onRemoteAwareness(update: Uint8Array): void
+  /**
+   * Called for an awareness update published by another instance, with who
+   * controls each of that instance's own clients when it says.
+   */
+  onRemoteAwareness(update: Uint8Array, owners?: AwarenessOwners): void
   /** The local document's state vector, sent to peers so they can answer with what is missing. */
   stateVector(): Uint8Array
   /** What the local document has beyond `stateVector` (a Yjs update), or null when nothing. */
   diff(stateVector: Uint8Array): Uint8Array | null
-  /** Every local awareness state, encoded as one awareness update (for peers that ask). */
+  /**
+   * The awareness states of the clients connected to this instance, encoded
+   * as one update (for peers that ask, and to announce them again). Never
+   * the states it learned from other instances: an instance only speaks for
+   * its own clients.
+   */
   awarenessSnapshot(): Uint8Array | null
+  /** Who controls each client in `awarenessSnapshot()` (the user, or the address without auth). */
+  awarenessOwners?(): AwarenessOwners
   /**
    * Removes the awareness states of these clients: they belonged to an
    * instance that died. Ids that a local connection controls now are kept.
@@ -37,8 +51,8 @@ export interface Fanout {
   leave(docName: string): Promise<void>
   /** Publishes a local update that has been stored. */
   publishUpdate(docName: string, update: Uint8Array): void
-  /** Publishes a local awareness change. */
-  publishAwareness(docName: string, update: Uint8Array): void
+  /** Publishes a local awareness change, with who controls the clients it names that are connected here. */
+  publishAwareness(docName: string, update: Uint8Array, owners?: AwarenessOwners): void
   /** Rejects when the fan-out backend is unreachable (used by `/healthz`). */
   check(): Promise<void>
   /** Leaves every room and closes connections. Safe to call twice. */

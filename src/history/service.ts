@@ -63,6 +63,8 @@ export interface HistoryDeps {
   /** The document if it is loaded here, without loading it. */
   peek: (docName: string) => HistoryRoom | undefined
   limits: HistoryLimits
+  /** Longest a version or restore waits for storage before it fails (storage outages pause writes). */
+  storageWaitMs: number
   logger: Logger
   registry: Registry
   clock?: TimerClock
@@ -133,7 +135,7 @@ export class History implements HistoryApi {
     const store = this.store(docName)
     const label = this.checkLabel(options.label)
     return await this.withDoc(docName, async (room) => {
-      const snapshot = await stored(room)
+      const snapshot = await this.stored(room.snapshot())
       return await this.add(store, docName, { kind: 'named', label, snapshot, authors: [], createdAt: this.now() })
     }, options.charge)
   }
@@ -158,14 +160,14 @@ export class History implements HistoryApi {
       // between: restoring the backup then undoes exactly this restore.
       const current = Y.encodeStateAsUpdate(room.doc)
       const update = restoreUpdate(current, found.update)
-      await room.whenStored().catch(storeFailed)
+      await this.stored(room.whenStored())
       const backup = await this.add(store, docName, { kind: 'backup', label: null, snapshot: current, authors: [], createdAt: this.now() })
       if (update !== null) {
         // Through the room, like any client's change: checked against the
         // document's limits, stored, relayed here and to other instances.
         const origin: Origin = options.userId === undefined ? LOCAL_ORIGIN : { kind: 'http', userId: options.userId }
         room.applyUpdate(update, origin, options.charge)
-        await room.whenStored().catch(storeFailed)
+        await this.stored(room.whenStored())
       }
       this.deps.logger.info({ doc: docName, version: id, backup: backup.id, user: options.userId }, 'version restored')
       return { restored: found.version.id, backup }
@@ -194,7 +196,7 @@ export class History implements HistoryApi {
     let authors: string[] = []
     try {
       if (room.doc.store.clients.size === 0) return this.count('auto', 'empty')
-      const snapshot = await room.snapshot()
+      const snapshot = await this.stored(room.snapshot())
       authors = this.authors.take(docName)
       const policy: VersionPolicy = {
         ...this.policy(),
@@ -234,6 +236,21 @@ export class History implements HistoryApi {
     this.authors.giveBack(docName, authors)
     this.count(version.kind, 'refused')
     throw new TandemError('VERSION_LIMIT', `the document has ${this.deps.limits.historyMaxNamedVersions} named and backup versions, the most it may keep; delete some first`)
+  }
+
+  /** What `pending` resolves to, once storage has caught up; STORAGE_FAILED when it fails or does not answer in time. */
+  private async stored<T> (pending: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error('storage did not answer in time')), this.deps.storageWaitMs)
+    })
+    try {
+      return await Promise.race([pending, late])
+    } catch (err) {
+      throw storeFailed(err)
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   private policy (): VersionPolicy {
@@ -285,18 +302,9 @@ export class History implements HistoryApi {
   }
 }
 
-/** The document as one update once everything in it is stored. */
-async function stored (room: HistoryRoom): Promise<Uint8Array> {
-  try {
-    return await room.snapshot()
-  } catch (err) {
-    throw storeFailed(err)
-  }
-}
-
-function storeFailed (err: unknown): never {
-  if (err instanceof TandemError) throw err
-  throw new TandemError('STORAGE_FAILED', `storage failed: ${(err as Error).message}`)
+function storeFailed (err: unknown): TandemError {
+  if (err instanceof TandemError) return err
+  return new TandemError('STORAGE_FAILED', `storage failed: ${(err as Error).message}`)
 }
 
 function notFound (docName: string, id: string): TandemError {

@@ -1,4 +1,4 @@
-import { formatPointer } from './json-pointer.js'
+import { formatPointer } from './pointer.js'
 
 /**
  * Plain JSON values: checking, copying and comparing them without recursion,

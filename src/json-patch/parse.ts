@@ -1,6 +1,6 @@
-import { JsonPatchError, OperationFault, invalid } from './json-patch-error.js'
-import { hasLoneSurrogate, hasOwn, isPlainObject, copyJson, type Json } from './json-values.js'
-import { parsePointer } from './json-pointer.js'
+import { JsonPatchError, OperationFault, invalid } from './error.js'
+import { hasLoneSurrogate, hasOwn, isPlainObject, copyJson, type Json } from './values.js'
+import { parsePointer } from './pointer.js'
 
 /** One RFC 6902 operation as a client sends it. */
 export type JsonPatchOperation =

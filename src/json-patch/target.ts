@@ -1,7 +1,7 @@
-import { invalid } from './json-patch-error.js'
-import { DraftArray, DraftMap, DraftText, type DraftDoc } from './json-patch-draft.js'
-import { END, arrayIndex, formatPointer } from './json-pointer.js'
-import { copyJson, hasOwn, isPlainObject, setMember, type CopyResult, type Spend } from './json-values.js'
+import { invalid } from './error.js'
+import { DraftArray, DraftMap, DraftText, type DraftDoc } from './draft.js'
+import { END, arrayIndex, formatPointer } from './pointer.js'
+import { copyJson, hasOwn, isPlainObject, setMember, type CopyResult, type Spend } from './values.js'
 
 /**
  * Finding what a JSON Pointer names in a draft of the document, and reading it

@@ -1,4 +1,4 @@
-import { invalid } from './json-patch-error.js'
+import { invalid } from './error.js'
 
 /**
  * RFC 6901 JSON Pointers: `""` is the whole document, `/a/b` walks member `a`

@@ -1,8 +1,8 @@
 import * as Y from 'yjs'
-import { rootKind } from './doc-json.js'
-import { invalid } from './json-patch-error.js'
-import { formatPointer } from './json-pointer.js'
-import { isPlainObject, setMember, type Json, type Spend } from './json-values.js'
+import { rootKind } from '../doc-json.js'
+import { invalid } from './error.js'
+import { formatPointer } from './pointer.js'
+import { isPlainObject, setMember, type Json, type Spend } from './values.js'
 
 /**
  * A draft of a Y.Doc: reads the live document, keeps this patch's changes to

@@ -1,9 +1,9 @@
-import { DraftArray, DraftMap, DraftText, SHAPE_NAMES, isShared, shapeOf, type Draft, type DraftDoc } from './json-patch-draft.js'
-import { invalid } from './json-patch-error.js'
-import { END, arrayIndex, formatPointer } from './json-pointer.js'
-import { valueJson, type Node, type Slot, type Target } from './json-patch-target.js'
-import { deepEqual, hasOwn, isPlainObject, setMember, type Json, type Spend } from './json-values.js'
-import { textDiff } from './text-diff.js'
+import { DraftArray, DraftMap, DraftText, SHAPE_NAMES, isShared, shapeOf, type Draft, type DraftDoc } from './draft.js'
+import { invalid } from './error.js'
+import { END, arrayIndex, formatPointer } from './pointer.js'
+import { valueJson, type Node, type Slot, type Target } from './target.js'
+import { deepEqual, hasOwn, isPlainObject, setMember, type Json, type Spend } from './values.js'
+import { textDiff } from '../text-diff.js'
 
 /**
  * The changes RFC 6902 `add`, `remove` and `replace` make, as Yjs operations:

@@ -1,15 +1,15 @@
 import * as Y from 'yjs'
-import { TandemError } from './errors.js'
-import { JsonPatchError, OperationFault, invalid } from './json-patch-error.js'
-import { parseOperations, type ParsedOperation } from './json-patch-parse.js'
-import { isProperPrefix, samePointer } from './json-pointer.js'
-import { DraftDoc, applyEdits } from './json-patch-draft.js'
-import { DOC_NODE, readJson, readTarget, resolve, type Node, type Target } from './json-patch-target.js'
-import { addValue, removeValue, replaceValue, setDocument, type EditContext } from './json-patch-write.js'
-import { deepEqual, type Json } from './json-values.js'
+import { TandemError } from '../errors.js'
+import { JsonPatchError, OperationFault, invalid } from './error.js'
+import { parseOperations, type ParsedOperation } from './parse.js'
+import { isProperPrefix, samePointer } from './pointer.js'
+import { DraftDoc, applyEdits } from './draft.js'
+import { DOC_NODE, readJson, readTarget, resolve, type Node, type Target } from './target.js'
+import { addValue, removeValue, replaceValue, setDocument, type EditContext } from './write.js'
+import { deepEqual, type Json } from './values.js'
 
-export { JsonPatchError, JsonPatchErrorCodes, type JsonPatchErrorCode } from './json-patch-error.js'
-export type { JsonPatchOperation } from './json-patch-parse.js'
+export { JsonPatchError, JsonPatchErrorCodes, type JsonPatchErrorCode } from './error.js'
+export type { JsonPatchOperation } from './parse.js'
 
 /**
  * RFC 6902 JSON Patch applied to a Y.Doc, through the JSON view that

@@ -1,0 +1,388 @@
+import type { Logger } from 'pino'
+import * as awarenessProtocol from 'y-protocols/awareness'
+import type * as Y from 'yjs'
+import type { Config } from './config.js'
+import { TandemError } from './errors.js'
+import type { AwarenessOwners, Fanout } from './fanout/types.js'
+import type { Member } from './member.js'
+import type { Metrics } from './metrics.js'
+import { FANOUT_ORIGIN, isPublished, originOf, type Origin } from './origin.js'
+import { decodeAwarenessUpdate, encodeAwareness, encodeAwarenessUpdate as encodeAwarenessEntries, type AwarenessEntry } from './protocol.js'
+import type { AwarenessReservations } from './reservations.js'
+import { binaryFrame } from './wire.js'
+
+/** The limits presence enforces (see `ServerOptions` for what each bounds). */
+export type PresenceLimits = Pick<Config, 'maxAwarenessStateBytes' | 'maxAwarenessClientsPerConnection' | 'maxAwarenessBytesPerDoc'>
+
+export interface PresenceDeps {
+  /** The document's name (for reservations and fan-out). */
+  name: string
+  fanout: Pick<Fanout, 'publishAwareness'>
+  metrics: Metrics
+  limits: PresenceLimits
+  /** Client ids reserved for the identities that left with them (outlives the room). */
+  reservations: AwarenessReservations
+  /** The room's logger (made on first use). */
+  log: () => Logger
+}
+
+/**
+ * A room's members and their presence: the Awareness of the document, which
+ * awareness client ids each member controls, who controls the clients of
+ * other instances, and the rules that use all of it (ownership, forgery,
+ * reconnects and moves, size and count limits). The room relays document
+ * updates to `members()`; everything about awareness happens here.
+ */
+export class Presence {
+  readonly awareness: awarenessProtocol.Awareness
+  /** Each member and the awareness client ids it controls (kept after a removal, reserved when it leaves). */
+  private readonly members = new Map<Member, Set<number>>()
+  /** JSON size of each awareness state, and their sum, for `maxAwarenessBytesPerDoc`. */
+  private readonly awarenessSizes = new Map<number, number>()
+  private awarenessBytes = 0
+  /** Who controls each client of another instance, as that instance said. */
+  private readonly remoteOwners = new Map<number, string>()
+  private awarenessChanged = new Set<number>()
+  private awarenessScheduled = false
+  private destroyed = false
+
+  constructor (doc: Y.Doc, private readonly deps: PresenceDeps) {
+    this.awareness = new awarenessProtocol.Awareness(doc)
+    // The server has no presence of its own.
+    this.awareness.setLocalState(null)
+    this.awareness.on('update', this.onAwarenessUpdate)
+  }
+
+  private get log (): Logger {
+    return this.deps.log()
+  }
+
+  /** Adds a member; returns every current state as one message for it, or null when nobody is present. */
+  join (member: Member): Uint8Array | null {
+    this.members.set(member, new Set())
+    const states = this.awareness.getStates()
+    return states.size === 0 ? null : encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...states.keys()]))
+  }
+
+  /** Removes a member and the states it controlled; its ids stay reserved for its identity. Returns false if it was not a member. */
+  leave (member: Member): boolean {
+    const controlled = this.members.get(member)
+    if (controlled === undefined) return false
+    this.members.delete(member)
+    this.deps.reservations.reserve(this.deps.name, controlled, member.identity)
+    if (controlled.size > 0 && !this.destroyed) {
+      awarenessProtocol.removeAwarenessStates(this.awareness, [...controlled], { kind: 'connection', member } satisfies Origin)
+    }
+    return true
+  }
+
+  /** The members, for relaying. */
+  membersNow (): IterableIterator<Member> {
+    return this.members.keys()
+  }
+
+  /** Number of members. */
+  get size (): number {
+    return this.members.size
+  }
+
+  /** The full awareness state as one message, or null when nobody is present. */
+  message (): Uint8Array | null {
+    const snapshot = this.snapshot()
+    return snapshot === null ? null : encodeAwareness(snapshot)
+  }
+
+  /**
+   * Applies an awareness update from a member (or from another instance).
+   *
+   * A member controls the client ids it announced. For each entry:
+   * - an id the member controls: a newer clock applies; a stale clock with a
+   *   different state applies with the clock moved past the server's (after a
+   *   reconnect the stock client announces the clock the server already
+   *   bumped when it removed the state, and would stay invisible until its
+   *   next renewal); a stale clock with the same state is an echo;
+   * - an id another member controls: the same identity takes it over (a
+   *   reconnect before the old socket was noticed dead); anyone else is
+   *   forging, and the entry is dropped and counted — echoes (stock clients
+   *   send back every change they receive) are dropped silently;
+   * - an id nobody controls: claimed, unless it is still reserved for the
+   *   identity that left with it (`awarenessReclaimMs`); a member never
+   *   removes a state it does not control.
+   * Removals are recognised by the parsed state, never by its text.
+   *
+   * Refuses (throws a `TandemError`) an update that does not decode, a state
+   * that is not JSON or larger than `maxAwarenessStateBytes`, more client
+   * ids for one member than `maxAwarenessClientsPerConnection`, and growth
+   * of the document's presence past `maxAwarenessBytesPerDoc`.
+   */
+  apply (update: Uint8Array, origin: Origin): void {
+    let entries: AwarenessEntry[]
+    try {
+      entries = decodeAwarenessUpdate(update)
+    } catch (err) {
+      throw new TandemError('AWARENESS_INVALID', `awareness update does not decode: ${(err as Error).message}`)
+    }
+    if (origin.kind !== 'connection') {
+      awarenessProtocol.applyAwarenessUpdate(this.awareness, update, origin)
+      return
+    }
+    const { limits } = this.deps
+    const own = origin.member
+    const ownIds = this.members.get(own)
+    if (ownIds === undefined) return
+    const accepted: AwarenessEntry[] = []
+    const takeovers: number[] = []
+    let forged = 0
+    let bytesDelta = 0
+    const controlledAfter = new Set(ownIds)
+    for (const entry of entries) {
+      if (Buffer.byteLength(entry.state) > limits.maxAwarenessStateBytes) {
+        throw new TandemError('AWARENESS_TOO_LARGE', `an awareness state is larger than ${limits.maxAwarenessStateBytes} bytes`)
+      }
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(entry.state)
+      } catch {
+        throw new TandemError('AWARENESS_INVALID', 'an awareness state is not JSON')
+      }
+      const id = entry.clientId
+      if (id === this.awareness.clientID) { forged++; continue }
+      const removal = parsed === null
+      const known = this.awareness.meta.get(id)
+      const current = this.awareness.getStates().get(id)
+      const newer = known === undefined || entry.clock > known.clock
+      const echo = !newer && current !== undefined && !removal && sameState(current, parsed)
+      const owner = this.controllerOf(id)
+      if (owner === own) {
+        if (echo) continue
+        if (removal) {
+          // A removal applies at the clock the server holds (or does nothing when nothing is held).
+          if (current === undefined) continue
+          // The id stays the member's (and reserved for its identity when it leaves).
+          accepted.push(newer ? entry : { ...entry, clock: known!.clock })
+        } else {
+          accepted.push(newer ? entry : { ...entry, clock: known!.clock + 1 })
+        }
+      } else if (owner !== undefined) {
+        // Only a claim (a newer clock, or a removal at the clock held) can take an id over;
+        // anything else is an echo of what the server sent.
+        // A reconnect of the same identity may also come with a stale clock when no state is held.
+        const claim = newer || (removal && entry.clock === known?.clock) || (current === undefined && !removal && owner.identity === own.identity)
+        if (!claim) continue
+        if (owner.identity !== own.identity) { forged++; continue }
+        // The same identity on a new socket (a reconnect before the old one
+        // was noticed dead) takes the id over; removing it is the old socket's job.
+        if (removal) continue
+        takeovers.push(id)
+        controlledAfter.add(id)
+        accepted.push(entry)
+      } else {
+        if (removal) {
+          if (current !== undefined && (newer || entry.clock === known?.clock)) forged++
+          continue
+        }
+        const remoteOwner = current === undefined ? undefined : this.remoteOwners.get(id)
+        if (remoteOwner !== undefined) {
+          // A client of another instance. A client that moved here after a
+          // reconnect announces its own id first thing (stale clock or not):
+          // its own user takes it over at once. Anything else is an echo of
+          // what the server sent, or someone forging a newer state.
+          const announcesItself = ownIds.size === 0 && entries.length === 1
+          if (remoteOwner !== own.identity || !announcesItself) {
+            if (newer && remoteOwner !== own.identity) forged++
+            else if (newer) accepted.push(entry)
+            continue
+          }
+          takeovers.push(id)
+          controlledAfter.add(id)
+          if (echo) continue
+          accepted.push(newer ? entry : { ...entry, clock: known!.clock + 1 })
+        } else {
+          // A stale entry while a state is held is an echo or an old copy, never a claim.
+          if (!newer && current !== undefined) continue
+          const holder = this.deps.reservations.holder(this.deps.name, id)
+          if (holder !== undefined && holder !== own.identity) { forged++; continue }
+          accepted.push(newer ? entry : { ...entry, clock: known!.clock + 1 })
+          controlledAfter.add(id)
+        }
+      }
+      bytesDelta += (removal ? 0 : entry.state.length) - (this.awarenessSizes.get(id) ?? 0)
+    }
+    if (forged > 0) {
+      this.deps.metrics.forgedAwareness.inc(forged)
+      this.log.info({ dropped: forged }, 'dropped awareness entries for client ids this connection does not own')
+    }
+    if (accepted.length === 0 && takeovers.length === 0) return
+    if (controlledAfter.size > limits.maxAwarenessClientsPerConnection) {
+      throw new TandemError('AWARENESS_TOO_LARGE', `more than ${limits.maxAwarenessClientsPerConnection} awareness client ids on one connection`)
+    }
+    if (bytesDelta > 0 && this.awarenessBytes + bytesDelta > limits.maxAwarenessBytesPerDoc) {
+      throw new TandemError('AWARENESS_TOO_LARGE', `the document's presence would exceed ${limits.maxAwarenessBytesPerDoc} bytes`)
+    }
+    for (const id of takeovers) {
+      // The old socket's close must not remove what the new one controls.
+      for (const [member, ids] of this.members) if (member !== own) ids.delete(id)
+      ownIds.add(id)
+      this.remoteOwners.delete(id)
+    }
+    if (accepted.length === 0) return
+    for (const entry of accepted) this.deps.reservations.release(this.deps.name, entry.clientId)
+    const rewritten = accepted.length !== entries.length || accepted.some((e, i) => e !== entries[i])
+    awarenessProtocol.applyAwarenessUpdate(this.awareness, rewritten ? encodeAwarenessEntries(accepted) : update, origin)
+  }
+
+  /** The member that controls awareness client `id`, if one does. */
+  private controllerOf (id: number): Member | undefined {
+    for (const [member, ids] of this.members) if (ids.has(id)) return member
+    return undefined
+  }
+
+  private readonly onAwarenessUpdate = (
+    { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
+    txOrigin: unknown
+  ): void => {
+    const origin = originOf(txOrigin)
+    const owned = origin.kind === 'connection' ? this.members.get(origin.member) : undefined
+    if (owned !== undefined) {
+      // A member keeps the ids it removed: they count against its limit and are reserved when it leaves.
+      for (const id of added) owned.add(id)
+      for (const id of updated) owned.add(id)
+    }
+    const states = this.awareness.getStates()
+    for (const id of [...added, ...updated]) {
+      const size = JSON.stringify(states.get(id) ?? null).length
+      this.awarenessBytes += size - (this.awarenessSizes.get(id) ?? 0)
+      this.awarenessSizes.set(id, size)
+      this.awarenessChanged.add(id)
+    }
+    for (const id of removed) {
+      this.awarenessBytes -= this.awarenessSizes.get(id) ?? 0
+      this.awarenessSizes.delete(id)
+      this.awarenessChanged.add(id)
+    }
+    if (isPublished(origin) && (added.length + updated.length + removed.length) > 0) {
+      const changed = [...added, ...updated, ...removed]
+      this.deps.fanout.publishAwareness(this.deps.name, awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed), this.ownersOf(changed))
+    }
+    if (!this.awarenessScheduled && this.awarenessChanged.size > 0) {
+      this.awarenessScheduled = true
+      // Coalesce: one encoding per tick for all recipients.
+      setImmediate(this.broadcastAwareness)
+    }
+  }
+
+  private readonly broadcastAwareness = (): void => {
+    this.awarenessScheduled = false
+    if (this.destroyed || this.awarenessChanged.size === 0) return
+    const frame = encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awarenessChanged]))
+    this.awarenessChanged.clear()
+    const wire = binaryFrame(frame)
+    for (const member of this.members.keys()) member.sendFramed(wire, frame)
+    this.deps.metrics.messagesOut.inc('awareness', this.members.size)
+  }
+
+  /**
+   * Applies an awareness update from another instance. Entries for clients
+   * connected here are skipped: this instance speaks for them now (their user
+   * moved here), and a removal the old instance sends when it notices the
+   * old socket closed is answered by announcing the state again, newer.
+   */
+  applyRemote (update: Uint8Array, owners?: AwarenessOwners): void {
+    if (this.destroyed) return
+    let entries: AwarenessEntry[]
+    try {
+      entries = decodeAwarenessUpdate(update)
+    } catch (err) {
+      this.log.warn({ err }, 'dropped an awareness update from another instance that does not decode')
+      return
+    }
+    for (const { clientId, identity } of owners ?? []) {
+      if (this.controllerOf(clientId) === undefined) this.remoteOwners.set(clientId, identity)
+    }
+    const foreign = entries.filter((e) => this.controllerOf(e.clientId) === undefined)
+    for (const e of foreign) if (isNullState(e.state)) this.remoteOwners.delete(e.clientId)
+    try {
+      if (foreign.length > 0) awarenessProtocol.applyAwarenessUpdate(this.awareness, foreign.length === entries.length ? update : encodeAwarenessEntries(foreign), FANOUT_ORIGIN)
+    } catch (err) {
+      this.log.warn({ err }, 'dropped an awareness update from another instance that does not apply')
+    }
+    const contested = entries.filter((e) => !foreign.includes(e))
+    for (const e of contested) this.reannounce(e.clientId, e.clock)
+  }
+
+  /** Announces a local client's state again with a clock past `seenClock`, so other instances keep (or restore) it. */
+  private reannounce (clientId: number, seenClock: number): void {
+    const member = this.controllerOf(clientId)
+    const state = this.awareness.getStates().get(clientId)
+    if (member === undefined || state === undefined) return
+    const clock = Math.max(seenClock, this.awareness.meta.get(clientId)?.clock ?? 0) + 1
+    awarenessProtocol.applyAwarenessUpdate(this.awareness, encodeAwarenessEntries([{ clientId, clock, state: JSON.stringify(state) }]), { kind: 'connection', member } satisfies Origin)
+  }
+
+  /** Who controls each of these client ids, for those connected here. */
+  private ownersOf (ids: Iterable<number>): AwarenessOwners {
+    const owners: Array<{ clientId: number; identity: string }> = []
+    for (const clientId of ids) {
+      const member = this.controllerOf(clientId)
+      if (member !== undefined) owners.push({ clientId, identity: member.identity })
+    }
+    return owners
+  }
+
+  snapshot (): Uint8Array | null {
+    const ids = this.localIds()
+    return ids.length === 0 ? null : awarenessProtocol.encodeAwarenessUpdate(this.awareness, ids)
+  }
+
+  owners (): AwarenessOwners {
+    return this.ownersOf(this.localIds())
+  }
+
+  /** Client ids of members connected here that have a state. */
+  private localIds (): number[] {
+    const states = this.awareness.getStates()
+    const ids: number[] = []
+    for (const controlled of this.members.values()) for (const id of controlled) if (states.has(id)) ids.push(id)
+    return ids
+  }
+
+  /** Removes awareness states of a dead instance's clients, except those a local member now controls. */
+  removeRemoteClients (clientIds: number[]): void {
+    if (this.destroyed) return
+    const remote = clientIds.filter((id) => !this.controlledLocally(id))
+    if (remote.length > 0) awarenessProtocol.removeAwarenessStates(this.awareness, remote, FANOUT_ORIGIN)
+  }
+
+  private controlledLocally (clientId: number): boolean {
+    for (const ids of this.members.values()) if (ids.has(clientId)) return true
+    return false
+  }
+
+  get count (): number {
+    return this.awareness.getStates().size
+  }
+
+  /** Stops the awareness timer. Safe to call twice. */
+  destroy (): void {
+    if (this.destroyed) return
+    this.destroyed = true
+    this.awareness.off('update', this.onAwarenessUpdate)
+    this.awareness.destroy()
+  }
+}
+
+/** Whether two awareness states are the same JSON value (key order included, as the wire carries it). */
+function sameState (a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b)
+}
+
+/** Distinct state vectors whose sync answers are kept per document version. */
+const MAX_CACHED_ANSWERS = 8
+
+function isNullState (state: string): boolean {
+  try {
+    return JSON.parse(state) === null
+  } catch {
+    return false
+  }
+}
