@@ -13,7 +13,7 @@ export const ErrorCodes = {
   UPDATE_EMPTY: { status: 400, meaning: 'the update changes nothing (no structs, no deletions)' },
   UPDATE_TOO_DEEP: { status: 400, close: CloseCode.INVALID_DATA, meaning: 'the update nests shared types deeper than maxNestingDepth' },
   UPDATE_INCOMPLETE: { status: 400, close: CloseCode.INVALID_DATA, meaning: 'the update depends on changes the server does not have' },
-  DOC_TOO_DEEP: { status: 422, meaning: 'the document nests too deep for its JSON view (it was stored before nesting was limited); read it as a Yjs update' },
+  DOC_TOO_DEEP: { status: 422, meaning: 'the document nests too deep for its JSON view or a restore (it was stored before nesting was limited); read it as a Yjs update' },
   DOC_TOO_LARGE: { status: 413, close: CloseCode.MESSAGE_TOO_BIG, meaning: 'the update would grow the document past maxDocumentBytes' },
   AWARENESS_INVALID: { status: 400, close: CloseCode.INVALID_DATA, meaning: 'an awareness update does not decode or a state is not JSON' },
   AWARENESS_TOO_LARGE: { status: 413, close: CloseCode.POLICY_VIOLATION, meaning: 'an awareness state, the client ids of one connection or the presence of a document is over its limit' },

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Permit } from './authorize.js'
-import { updateToJson } from './doc-json.js'
 import { TandemError } from './errors.js'
 import type { Charge, HistoryApi } from './history/service.js'
 
@@ -39,6 +38,8 @@ export interface VersionRouteKit<D> {
   admit: (deps: D, req: IncomingMessage, permit: Permit, bytes: number) => void
   sendJson: (res: ServerResponse, status: number, body: unknown) => void
   readBody: (req: IncomingMessage, maxBytes: number) => Promise<Uint8Array>
+  /** The JSON view of a document, as `GET /docs/:name?format=json` answers it. */
+  jsonView: (update: Uint8Array) => Record<string, unknown>
 }
 
 export interface VersionRoute<D> {
@@ -54,7 +55,7 @@ const ONE = new RegExp(`^/docs/${DOC}/versions/${ID}$`)
 const RESTORE = new RegExp(`^/docs/${DOC}/versions/${ID}/restore$`)
 
 export function versionRoutes<D extends VersionRouteDeps> (kit: VersionRouteKit<D>): Array<VersionRoute<D>> {
-  const { grantFor, admit, sendJson, readBody } = kit
+  const { grantFor, admit, sendJson, readBody, jsonView } = kit
 
   const charge = (deps: D, req: IncomingMessage, permit: Permit): Charge => (cost) => deps.allowWork(req, permit.userId, cost)
 
@@ -90,7 +91,7 @@ export function versionRoutes<D extends VersionRouteDeps> (kit: VersionRouteKit<
     if (format !== null && format !== 'json' && format !== 'binary') throw new TandemError('BAD_REQUEST', 'format must be json or binary')
     const { update } = await deps.history.get(docName, id, { charge: charge(deps, req, permit) })
     if (format === 'json') {
-      sendJson(res, 200, updateToJson(update))
+      sendJson(res, 200, jsonView(update))
       return
     }
     res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': update.byteLength })

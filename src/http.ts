@@ -76,7 +76,7 @@ const routes: Route[] = [
   { method: 'PATCH', pattern: new RegExp(`^/docs/${DOC}$`), handler: patchDoc },
   { method: 'GET', pattern: new RegExp(`^/docs/${DOC}/presence$`), handler: presence },
   // Before GET and DELETE /docs/:name, which would take `…/versions` as part of a name.
-  ...versionRoutes<HttpDeps>({ grantFor, admit, sendJson, readBody }),
+  ...versionRoutes<HttpDeps>({ grantFor, admit, sendJson, readBody, jsonView }),
   { method: 'GET', pattern: new RegExp(`^/docs/${DOC}$`), handler: getDoc },
   { method: 'DELETE', pattern: new RegExp(`^/docs/${DOC}$`), handler: deleteDoc }
 ]

@@ -159,7 +159,7 @@ export class History implements HistoryApi {
       // The backup and the diff are taken from the same state, with no wait in
       // between: restoring the backup then undoes exactly this restore.
       const current = Y.encodeStateAsUpdate(room.doc)
-      const update = restoreUpdate(current, found.update)
+      const update = computeRestore(current, found.update)
       await this.stored(room.whenStored())
       const backup = await this.add(store, docName, { kind: 'backup', label: null, snapshot: current, authors: [], createdAt: this.now() })
       if (update !== null) {
@@ -305,6 +305,16 @@ export class History implements HistoryApi {
 function storeFailed (err: unknown): TandemError {
   if (err instanceof TandemError) return err
   return new TandemError('STORAGE_FAILED', `storage failed: ${(err as Error).message}`)
+}
+
+/** The restore's change; a document nested too deep for it (the stack) is refused like its JSON view. */
+function computeRestore (current: Uint8Array, version: Uint8Array): Uint8Array | null {
+  try {
+    return restoreUpdate(current, version)
+  } catch (err) {
+    if (err instanceof RangeError) throw new TandemError('DOC_TOO_DEEP', 'the document nests too deep to restore a version of it')
+    throw err
+  }
 }
 
 function notFound (docName: string, id: string): TandemError {
