@@ -85,6 +85,7 @@ export class Room implements FanoutRoom {
       persistence: deps.persistence,
       metrics: deps.metrics,
       compactAfterUpdates: deps.compactAfterUpdates,
+      sizeHint: () => this.docBytes,
       onStored: (batch) => this.relay(batch),
       onFailed: (err) => this.onWriteFailed(err),
       health: deps.health,
