@@ -293,7 +293,8 @@ export function createServer (options: ServerOptions = {}): TandemServer {
       metrics,
       logger,
       admit: (bytes) => perConnection(bytes) ?? admitIdentity(identity, bytes),
-      allowWork: (cost) => allowWork(identity, cost)
+      allowWork: (cost) => allowWork(identity, cost),
+      storedSync: () => registry?.storedFrames(docName)
     }, onConnectionClosed)
     connections.add(conn)
     metrics.connections.set(connections.size)
