@@ -64,7 +64,13 @@ export interface ServerOptions {
   logger?: Logger
   /** Largest frame or HTTP body accepted; bounds the memory one message can take. @default 8 MiB */
   maxMessageBytes?: number
-  /** Connections per client address; bounds what one host can hold open. @default 1000 */
+  /**
+   * Open sockets per client address; bounds the sockets, file descriptors and
+   * memory one host can hold. High enough for a company behind one NAT
+   * (thousands of people with a few tabs each); behind a proxy, set
+   * `trustProxy` so clients are told apart. Give the process a file
+   * descriptor limit above it (`LimitNOFILE`, `ulimit -n`). @default 10000
+   */
   maxConnectionsPerIp?: number
   /** Messages per second per connection (burst 2×); bounds CPU one client can take. @default 1000 */
   rateLimitMessagesPerSec?: number
@@ -172,7 +178,7 @@ export const DEFAULTS = Object.freeze({
   persistence: 'leveldb' as PersistenceKind,
   logLevel: 'info',
   maxMessageBytes: 8 * 1024 * 1024,
-  maxConnectionsPerIp: 1000,
+  maxConnectionsPerIp: 10_000,
   rateLimitMessagesPerSec: 1000,
   rateLimitBytesPerSec: 8 * 1024 * 1024,
   maxBufferedBytes: 16 * 1024 * 1024,
