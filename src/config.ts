@@ -5,6 +5,7 @@ import type { Persistence } from '../persistence/types.js'
 import type { Access } from './auth.js'
 import type { Fanout } from './fanout/types.js'
 import { TandemError } from './errors.js'
+import { MAX_TIMER_MS } from './timers.js'
 
 export type PersistenceKind = 'leveldb' | 'postgres' | 'memory'
 
@@ -218,6 +219,9 @@ const positiveIntegers = [
   'identityBytesPerSec', 'syncWorkBytesPerSec', 'idleSocketTimeoutMs', 'maxPatchOperations'
 ] as const
 
+/** Options that become timers: Node fires a longer delay after 1 ms. */
+const TIMER_OPTIONS = ['pingIntervalMs', 'loadTimeoutMs', 'redisHeartbeatMs', 'redisInstanceTtlMs', 'idleSocketTimeoutMs', 'awarenessReclaimMs'] as const
+
 /** Fills defaults, validates, rejects contradictions, and freezes. */
 export function resolveConfig (options: ServerOptions = {}): Config {
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined))
@@ -241,5 +245,12 @@ export function resolveConfig (options: ServerOptions = {}): Config {
   }
   if ((config.redisInstanceTtlMs ?? 6000) <= (config.redisHeartbeatMs ?? 2000)) invalid('redisInstanceTtlMs must be greater than redisHeartbeatMs')
   if (config.webhookSecret !== undefined && config.webhookUrl === undefined) invalid('a webhook secret needs a webhook URL')
+  if (config.webhookSecret === '') invalid('the webhook secret is empty')
+  if (config.webhookUrl !== undefined && !/^https?:\/\/[^/]/i.test(config.webhookUrl)) invalid(`the webhook URL must be an absolute http(s) URL, got ${JSON.stringify(config.webhookUrl)}`)
+  for (const key of TIMER_OPTIONS) {
+    const value = config[key]
+    if (typeof value === 'number' && value > MAX_TIMER_MS) invalid(`${key} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${value}`)
+  }
+  if (config.maxBufferedBytes < config.maxMessageBytes) invalid(`maxBufferedBytes (${config.maxBufferedBytes}) must be at least maxMessageBytes (${config.maxMessageBytes}), or relaying one accepted message would drop its receivers as slow consumers`)
   return Object.freeze(config)
 }

@@ -93,29 +93,6 @@ export function createServer (options: ServerOptions = {}): TandemServer {
   let ownHttp = false
   const startedAt = Date.now()
 
-  const ready = (async () => {
-    persistence = typeof config.persistence === 'string'
-      ? await createPersistence({
-        kind: config.persistence,
-        dataDir: config.dataDir,
-        databaseUrl: config.databaseUrl,
-        schema: config.databaseSchema,
-        onError: (err) => logger.warn({ err }, 'storage: background error')
-      })
-      : config.persistence
-    if (config.fanout !== undefined) fanout = config.fanout
-    else if (config.redisUrl !== undefined) {
-      const { RedisFanout } = await import('./fanout/redis.js')
-      fanout = await RedisFanout.open({
-        url: config.redisUrl,
-        keyPrefix: config.redisKeyPrefix,
-        heartbeatMs: config.redisHeartbeatMs,
-        instanceTtlMs: config.redisInstanceTtlMs,
-        logger
-      })
-    } else fanout = new LocalFanout()
-  })()
-  ready.catch(() => {})
 
   // Webhooks ride on the store hook: a notification says a stored change exists.
   const webhook = config.webhookUrl === undefined
@@ -157,6 +134,31 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     logger.warn('no auth configured (--auth-secret, --auth-public-key or an authenticate hook): every document is open to everyone who can reach this server')
   }
   const authorize = createAuthorizer(config)
+
+  // Storage and fan-out open last: whatever above can refuse the configuration has done so, so nothing is left open.
+  const ready = (async () => {
+    persistence = typeof config.persistence === 'string'
+      ? await createPersistence({
+        kind: config.persistence,
+        dataDir: config.dataDir,
+        databaseUrl: config.databaseUrl,
+        schema: config.databaseSchema,
+        onError: (err) => logger.warn({ err }, 'storage: background error')
+      })
+      : config.persistence
+    if (config.fanout !== undefined) fanout = config.fanout
+    else if (config.redisUrl !== undefined) {
+      const { RedisFanout } = await import('./fanout/redis.js')
+      fanout = await RedisFanout.open({
+        url: config.redisUrl,
+        keyPrefix: config.redisKeyPrefix,
+        heartbeatMs: config.redisHeartbeatMs,
+        instanceTtlMs: config.redisInstanceTtlMs,
+        logger
+      })
+    } else fanout = new LocalFanout()
+  })()
+  ready.catch(() => {})
 
   const pingTimer = setInterval(() => {
     for (const conn of connections) {
