@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises'
+import { mkdir, stat } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as Y from 'yjs'
@@ -77,11 +78,18 @@ export class LeveldbPersistence implements Persistence, VersionStore {
 
   /** Opens (creating if needed) the LevelDB database in `dir`. */
   static async open (dir: string): Promise<LeveldbPersistence> {
-    await mkdir(dir, { recursive: true })
+    await makeDirectory(dir)
     const y = new YLeveldb(dir)
     const persistence = new LeveldbPersistence(y)
     // level opens lazily; make a bad directory fail here rather than on the first write.
-    await persistence.tx(async (db) => { await db.open() })
+    try {
+      await persistence.tx(async (db) => { await db.open() })
+    } catch (err) {
+      if (causes(err).some((e) => (e as { code?: string }).code === 'LEVEL_LOCKED')) {
+        throw new StorageError(`the data directory ${dir} is in use by another process (LevelDB allows one process per directory)`, { cause: err })
+      }
+      throw err
+    }
     return persistence
   }
 
@@ -355,6 +363,39 @@ async function getValue (db: any, key: unknown[]): Promise<Uint8Array | undefine
     if ((err as { notFound?: boolean; code?: string }).notFound === true || (err as { code?: string }).code === 'LEVEL_NOT_FOUND') return undefined
     throw err
   }
+}
+
+/**
+ * Creates `dir` and its missing parents one level at a time: Node's
+ * recursive mkdir never returns for some paths (`/proc/x` spins at full CPU).
+ */
+async function makeDirectory (dir: string): Promise<void> {
+  const missing: string[] = []
+  for (let current = resolve(dir); ; current = dirname(current)) {
+    const info = await stat(current).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null
+      throw new StorageError(`cannot use the data directory ${dir}: ${err.message}`, { cause: err })
+    })
+    if (info !== null) {
+      if (!info.isDirectory()) throw new StorageError(`cannot use the data directory ${dir}: ${current} is not a directory`)
+      break
+    }
+    if (dirname(current) === current) throw new StorageError(`cannot use the data directory ${dir}: no part of the path exists`)
+    missing.push(current)
+  }
+  for (const level of missing.reverse()) {
+    await mkdir(level).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EEXIST' && (await stat(level).catch(() => null))?.isDirectory() === true) return
+      throw new StorageError(`cannot create the data directory ${dir}: ${err.message}`, { cause: err })
+    })
+  }
+}
+
+/** An error and its causes, outermost first (bounded). */
+function causes (err: unknown): unknown[] {
+  const chain: unknown[] = []
+  for (let e = err; e !== undefined && e !== null && chain.length < 10; e = (e as { cause?: unknown }).cause) chain.push(e)
+  return chain
 }
 
 /**

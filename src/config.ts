@@ -5,6 +5,7 @@ import type { Persistence } from '../persistence/types.js'
 import type { Access } from './auth.js'
 import type { Fanout } from './fanout/types.js'
 import { TandemError } from './errors.js'
+import { MAX_TIMER_MS } from './timers.js'
 
 export type PersistenceKind = 'leveldb' | 'postgres' | 'memory'
 
@@ -64,7 +65,13 @@ export interface ServerOptions {
   logger?: Logger
   /** Largest frame or HTTP body accepted; bounds the memory one message can take. @default 8 MiB */
   maxMessageBytes?: number
-  /** Connections per client address; bounds what one host can hold open. @default 1000 */
+  /**
+   * Open sockets per client address; bounds the sockets, file descriptors and
+   * memory one host can hold. High enough for a company behind one NAT
+   * (thousands of people with a few tabs each); behind a proxy, set
+   * `trustProxy` so clients are told apart. Give the process a file
+   * descriptor limit above it (`LimitNOFILE`, `ulimit -n`). @default 10000
+   */
   maxConnectionsPerIp?: number
   /** Messages per second per connection (burst 2×); bounds CPU one client can take. @default 1000 */
   rateLimitMessagesPerSec?: number
@@ -201,7 +208,7 @@ export const DEFAULTS = Object.freeze({
   persistence: 'leveldb' as PersistenceKind,
   logLevel: 'info',
   maxMessageBytes: 8 * 1024 * 1024,
-  maxConnectionsPerIp: 1000,
+  maxConnectionsPerIp: 10_000,
   rateLimitMessagesPerSec: 1000,
   rateLimitBytesPerSec: 8 * 1024 * 1024,
   maxBufferedBytes: 16 * 1024 * 1024,
@@ -248,6 +255,9 @@ const positiveIntegers = [
   'historyMaxNamedVersions', 'historyMaxLabelChars', 'historyWritesPerMinute'
 ] as const
 
+/** Options that become timers: Node fires a longer delay after 1 ms. */
+const TIMER_OPTIONS = ['pingIntervalMs', 'loadTimeoutMs', 'redisHeartbeatMs', 'redisInstanceTtlMs', 'idleSocketTimeoutMs', 'awarenessReclaimMs'] as const
+
 /** Fills defaults, validates, rejects contradictions, and freezes. */
 export function resolveConfig (options: ServerOptions = {}): Config {
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined))
@@ -271,7 +281,14 @@ export function resolveConfig (options: ServerOptions = {}): Config {
   }
   if ((config.redisInstanceTtlMs ?? 6000) <= (config.redisHeartbeatMs ?? 2000)) invalid('redisInstanceTtlMs must be greater than redisHeartbeatMs')
   if (config.webhookSecret !== undefined && config.webhookUrl === undefined) invalid('a webhook secret needs a webhook URL')
-  // 0 turns automatic versions off; anything else is a period.
+  // 0 turns automatic versions off; anything else is a period (history timers wait past the timer limit in steps).
   if (!Number.isInteger(config.historyIdleMs) || config.historyIdleMs < 0) invalid(`historyIdleMs must be 0 (off) or a positive integer, got ${String(config.historyIdleMs)}`)
+  if (config.webhookSecret === '') invalid('the webhook secret is empty')
+  if (config.webhookUrl !== undefined && !/^https?:\/\/[^/]/i.test(config.webhookUrl)) invalid(`the webhook URL must be an absolute http(s) URL, got ${JSON.stringify(config.webhookUrl)}`)
+  for (const key of TIMER_OPTIONS) {
+    const value = config[key]
+    if (typeof value === 'number' && value > MAX_TIMER_MS) invalid(`${key} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${value}`)
+  }
+  if (config.maxBufferedBytes < config.maxMessageBytes) invalid(`maxBufferedBytes (${config.maxBufferedBytes}) must be at least maxMessageBytes (${config.maxMessageBytes}), or relaying one accepted message would drop its receivers as slow consumers`)
   return Object.freeze(config)
 }

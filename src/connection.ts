@@ -27,6 +27,12 @@ export interface ConnectionOptions {
   admit?: (bytes: number) => string | null
   /** The sync-work budget of this connection's identity (see `Member.allowWork`). @default always true */
   allowWork?: (costBytes: number) => boolean
+  /**
+   * While the document loads: its stored state as a sync answer for a client
+   * that asks for everything (see `RoomRegistry.storedFrames`), so a page
+   * load does not wait for the document to be integrated in memory.
+   */
+  storedSync?: () => Promise<Uint8Array[] | null> | undefined
 }
 
 /**
@@ -56,6 +62,8 @@ export class Connection implements Member {
    */
   private waiting: Uint8Array[] = []
   private waitingBytes = 0
+  /** Whether this client's request for everything was answered from storage while the document loaded. */
+  private answeredEarly = false
   private cancelExpiry: (() => void) | undefined
   private childLog: Logger | undefined
 
@@ -157,9 +165,22 @@ export class Connection implements Member {
         return
       }
       this.held.push(frame)
+      if (isFullSyncRequest(frame)) this.answerEarly()
       return
     }
     this.handle(frame)
+  }
+
+  /** Answers a request for everything from storage while the document loads, when it is stored as one snapshot. */
+  private answerEarly (): void {
+    const frames = this.options.storedSync?.()
+    if (frames === undefined) return
+    frames.then((answer) => {
+      // Too late (the document loaded and the held request is answered normally), or not one snapshot.
+      if (answer === null || this.held === null || this.closed || this.answeredEarly) return
+      this.answeredEarly = true
+      for (const frame of answer) this.send(frame, { syncAnswer: true })
+    }, () => {})
   }
 
   private handle (frame: Uint8Array): void {
@@ -180,6 +201,11 @@ export class Connection implements Member {
     try {
       switch (message.type) {
         case 'sync-step1':
+          if (this.answeredEarly && isEmptyStateVector(message.stateVector)) {
+            // Already answered from storage while the document loaded.
+            this.answeredEarly = false
+            break
+          }
           room.answerSyncStep1(this, message.stateVector)
           break
         case 'sync-step2':
@@ -331,4 +357,13 @@ function closeReason (reason: string): string {
   let cut = reason.slice(0, 120)
   while (Buffer.byteLength(cut) > 120) cut = cut.slice(0, -1)
   return cut + '…'
+}
+
+/** A sync step 1 with an empty state vector: the client holds nothing and asks for everything (every page load). */
+function isFullSyncRequest (frame: Uint8Array): boolean {
+  return frame.length === 4 && frame[0] === 0 && frame[1] === 0 && frame[2] === 1 && frame[3] === 0
+}
+
+function isEmptyStateVector (sv: Uint8Array): boolean {
+  return sv.length === 1 && sv[0] === 0
 }

@@ -76,6 +76,13 @@ export class Room implements FanoutRoom {
   private full: { version: number; update: Uint8Array } | undefined
   private childLog: Logger | undefined
   private failReason: string | undefined
+  /**
+   * The sync answer for a client with an empty state vector, straight from
+   * storage, while the document loads (null when the stored rows are not one
+   * snapshot). Resolves once the rows were read.
+   */
+  readonly storedFrames: Promise<Uint8Array[] | null>
+  private resolveStoredFrames!: (frames: Uint8Array[] | null) => void
   /** Wakes the load's retry wait, so `destroy()` ends it early. */
   private readonly wakers = new Set<() => void>()
 
@@ -85,6 +92,7 @@ export class Room implements FanoutRoom {
       persistence: deps.persistence,
       metrics: deps.metrics,
       compactAfterUpdates: deps.compactAfterUpdates,
+      sizeHint: () => this.docBytes,
       onStored: (batch) => this.relay(batch),
       onFailed: (err) => this.onWriteFailed(err),
       health: deps.health,
@@ -94,6 +102,7 @@ export class Room implements FanoutRoom {
     })
     this.presence = this.makePresence(this.doc)
     this.doc.on('update', this.onDocUpdate)
+    this.storedFrames = new Promise((resolve) => { this.resolveStoredFrames = resolve })
   }
 
   private makePresence (doc: Y.Doc): Presence {
@@ -152,6 +161,13 @@ export class Room implements FanoutRoom {
         if (this.destroyedFlag) return
       }
     }
+    if (this.destroyedFlag) return
+    // Clients that asked for everything can have the stored state now, before
+    // the (much slower) integration into the document: a document stored as
+    // one row (compacted) is exactly what they need. Yield once so their
+    // sockets are written before the integration takes the thread.
+    this.resolveStoredFrames(updates.length === 0 ? [encodeSyncStep2(EMPTY_UPDATE)] : updates.length === 1 ? [encodeSyncStep2(updates[0])] : null)
+    await new Promise((resolve) => setImmediate(resolve))
     if (this.destroyedFlag) return
     const loaded = applyStoredUpdates(this.doc, updates, { origin: LOAD_ORIGIN })
     if (loaded.flat) {
@@ -482,6 +498,7 @@ export class Room implements FanoutRoom {
     this.destroyedFlag = true
     for (const wake of this.wakers) wake()
     this.wakers.clear()
+    this.resolveStoredFrames(null)
     this.writes.stop()
     this.doc.off('update', this.onDocUpdate)
     this.presence.destroy()
@@ -499,3 +516,6 @@ function answerKey (stateVector: Uint8Array): string {
 
 /** Distinct state vectors whose sync answers are kept per document version. */
 const MAX_CACHED_ANSWERS = 8
+
+/** An update with no structs and no deletions. */
+const EMPTY_UPDATE = new Uint8Array([0, 0])

@@ -7,6 +7,8 @@ interface Entry {
   ready: Promise<Room>
   /** Members plus in-flight HTTP operations; the room unloads at zero. */
   holds: number
+  /** True once `ready` resolved. */
+  loaded: boolean
 }
 
 export interface RoomRegistryDeps extends Omit<RoomDeps, 'onFailed'> {
@@ -41,6 +43,16 @@ export class RoomRegistry {
     return entry !== undefined && usable(entry.room) ? entry.room : undefined
   }
 
+  /**
+   * While `name` is loading: the stored state as a sync answer for clients
+   * with an empty state vector (see `Room.storedFrames`). Undefined once it
+   * is loaded or when nothing loads it.
+   */
+  storedFrames (name: string): Promise<Uint8Array[] | null> | undefined {
+    const entry = this.entries.get(name)
+    return entry !== undefined && !entry.loaded && usable(entry.room) ? entry.room.storedFrames : undefined
+  }
+
   rooms (): Room[] {
     return [...this.entries.values()].map((e) => e.room)
   }
@@ -64,7 +76,8 @@ export class RoomRegistry {
 
   private startLoad (name: string): Entry {
     const room = new Room(name, { ...this.deps, onFailed: (r) => this.forget(r) })
-    const ready = (async () => {
+    const entry: Entry = { room, ready: Promise.resolve(room), holds: 0, loaded: false }
+    entry.ready = (async () => {
       let timer: NodeJS.Timeout | undefined
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`loading took longer than ${this.deps.loadTimeoutMs} ms`)), this.deps.loadTimeoutMs)
@@ -74,6 +87,7 @@ export class RoomRegistry {
         await this.leaving.get(name)
         if (room.destroyed) throw new Error('the document was unloaded while loading')
         await Promise.race([this.deps.fanout.join(name, room), timeout])
+        entry.loaded = true
         return room
       } catch (err) {
         this.deps.metrics.storageErrors.inc({ op: 'load' })
@@ -86,8 +100,7 @@ export class RoomRegistry {
       }
     })()
     // The failure is reported to every acquirer; do not let it go unhandled here.
-    ready.catch(() => {})
-    const entry: Entry = { room, ready, holds: 0 }
+    entry.ready.catch(() => {})
     this.entries.set(name, entry)
     this.deps.onCountChange(this.entries.size)
     return entry

@@ -99,29 +99,6 @@ export function createServer (options: ServerOptions = {}): TandemServer {
   let ownHttp = false
   const startedAt = Date.now()
 
-  const ready = (async () => {
-    persistence = typeof config.persistence === 'string'
-      ? await createPersistence({
-        kind: config.persistence,
-        dataDir: config.dataDir,
-        databaseUrl: config.databaseUrl,
-        schema: config.databaseSchema,
-        onError: (err) => logger.warn({ err }, 'storage: background error')
-      })
-      : config.persistence
-    if (config.fanout !== undefined) fanout = config.fanout
-    else if (config.redisUrl !== undefined) {
-      const { RedisFanout } = await import('./fanout/redis.js')
-      fanout = await RedisFanout.open({
-        url: config.redisUrl,
-        keyPrefix: config.redisKeyPrefix,
-        heartbeatMs: config.redisHeartbeatMs,
-        instanceTtlMs: config.redisInstanceTtlMs,
-        logger
-      })
-    } else fanout = new LocalFanout()
-  })()
-  ready.catch(() => {})
 
   // Webhooks ride on the store hook: a notification says a stored change exists.
   const webhook = config.webhookUrl === undefined
@@ -204,6 +181,31 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     logger.warn('no auth configured (--auth-secret, --auth-public-key or an authenticate hook): every document is open to everyone who can reach this server')
   }
   const authorize = createAuthorizer(config)
+
+  // Storage and fan-out open last: whatever above can refuse the configuration has done so, so nothing is left open.
+  const ready = (async () => {
+    persistence = typeof config.persistence === 'string'
+      ? await createPersistence({
+        kind: config.persistence,
+        dataDir: config.dataDir,
+        databaseUrl: config.databaseUrl,
+        schema: config.databaseSchema,
+        onError: (err) => logger.warn({ err }, 'storage: background error')
+      })
+      : config.persistence
+    if (config.fanout !== undefined) fanout = config.fanout
+    else if (config.redisUrl !== undefined) {
+      const { RedisFanout } = await import('./fanout/redis.js')
+      fanout = await RedisFanout.open({
+        url: config.redisUrl,
+        keyPrefix: config.redisKeyPrefix,
+        heartbeatMs: config.redisHeartbeatMs,
+        instanceTtlMs: config.redisInstanceTtlMs,
+        logger
+      })
+    } else fanout = new LocalFanout()
+  })()
+  ready.catch(() => {})
 
   const pingTimer = setInterval(() => {
     for (const conn of connections) {
@@ -351,7 +353,8 @@ export function createServer (options: ServerOptions = {}): TandemServer {
       metrics,
       logger,
       admit: (bytes) => perConnection(bytes) ?? admitIdentity(identity, bytes),
-      allowWork: (cost) => allowWork(identity, cost)
+      allowWork: (cost) => allowWork(identity, cost),
+      storedSync: () => registry?.storedFrames(docName)
     }, onConnectionClosed)
     connections.add(conn)
     metrics.connections.set(connections.size)

@@ -28,8 +28,16 @@ export interface WriteQueueDeps {
   docName: string
   persistence: Pick<Persistence, 'store' | 'compact' | 'shared'>
   metrics: Pick<Metrics, 'storeSeconds' | 'batchSize' | 'applyStoreSeconds' | 'storageErrors'>
-  /** Stored updates of a document before a background compaction merges them. */
+  /** Stored updates of a document before a background compaction merges them (at least). */
   compactAfterUpdates: number
+  /**
+   * The document's current encoded size. A compaction costs about that much
+   * (every row is read and merged), so the queue waits until the bytes
+   * stored since the last one reach it: the cost per stored byte stays the
+   * same however large the document grows, instead of growing with it.
+   * @default () => 0 (count only)
+   */
+  sizeHint?: () => number
   /** Called for each batch once it is stored, in order. Relaying happens here. */
   onStored: (batch: StoredBatch) => void
   /**
@@ -83,6 +91,10 @@ export class WriteQueue {
   private stopped = false
   /** Updates stored since the last compaction (a stored row may hold many). */
   private sinceCompaction = 0
+  /** Bytes stored since the last compaction. */
+  private bytesSinceCompaction = 0
+  /** The document's size when the last compaction started (what the next one will read, besides the new bytes). */
+  private baseBytes = 0
   private compacting = false
   private heldBytes = 0
   /** Failed attempts in a row of the write in flight. */
@@ -142,6 +154,8 @@ export class WriteQueue {
    */
   loaded (rows: number): void {
     this.sinceCompaction = rows > 1 ? Math.max(rows, this.deps.compactAfterUpdates) : 0
+    this.bytesSinceCompaction = rows > 1 ? Infinity : 0
+    this.baseBytes = this.deps.sizeHint?.() ?? 0
     this.maybeCompact()
   }
 
@@ -202,6 +216,7 @@ export class WriteQueue {
           this.deps.metrics.storeSeconds.observe((performance.now() - started) / 1000)
           this.deps.metrics.batchSize.observe(toStore.length)
           this.sinceCompaction += toStore.length
+          this.bytesSinceCompaction += update.byteLength
         }
         if (this.stopped) return
         for (const p of batch) this.heldBytes -= p.update.byteLength
@@ -231,10 +246,15 @@ export class WriteQueue {
 
   private maybeCompact (): void {
     if (this.compacting || this.failure !== null || this.stopped || this.sinceCompaction < this.deps.compactAfterUpdates) return
+    // Amortized: a compaction reads the whole document, so wait until as many bytes were stored since the last one.
+    if (this.bytesSinceCompaction < this.baseBytes) return
     this.compacting = true
+    this.baseBytes = this.deps.sizeHint?.() ?? 0
     const counted = this.sinceCompaction
+    const countedBytes = this.bytesSinceCompaction
     this.deps.persistence.compact(this.deps.docName).then(() => {
       this.sinceCompaction -= counted
+      this.bytesSinceCompaction = countedBytes === Infinity ? 0 : this.bytesSinceCompaction - countedBytes
     }, (err: Error) => {
       this.deps.metrics.storageErrors.inc({ op: 'compact' })
       this.deps.onCompactionFailed(err)

@@ -85,7 +85,10 @@ describe('numbers', () => {
       // The smallest valid value passes (the redis pair also needs its partner to stay ordered).
       const smallest: ServerOptions = key === 'redisHeartbeatMs'
         ? { redisHeartbeatMs: 1 }
-        : key === 'redisInstanceTtlMs' ? { redisInstanceTtlMs: 2, redisHeartbeatMs: 1 } : { [key]: 1 }
+        : key === 'redisInstanceTtlMs'
+          ? { redisInstanceTtlMs: 2, redisHeartbeatMs: 1 }
+          // The buffer bound must hold at least one message of the largest size.
+          : key === 'maxBufferedBytes' ? { maxBufferedBytes: 1, maxMessageBytes: 1 } : { [key]: 1 }
       expect(resolveConfig(smallest)[key]).toBe(smallest[key])
     })
   }
@@ -97,7 +100,13 @@ describe('numbers', () => {
     }
   })
 
-  it.todo('rejects timer options above 2^31 - 1 ms (pingIntervalMs, loadTimeoutMs, redisHeartbeatMs, redisInstanceTtlMs): Node clamps such a timer to 1 ms, so e.g. pingIntervalMs 2147483648 pings every millisecond and drops every client')
+  it('rejects timer options above 2^31 - 1 ms: Node fires such a timer after 1 ms, so pingIntervalMs 2147483648 would drop every client', () => {
+    for (const key of ['pingIntervalMs', 'loadTimeoutMs', 'idleSocketTimeoutMs', 'awarenessReclaimMs'] as const) {
+      expect(refusal({ [key]: 2 ** 31 }).message, key).toMatch(new RegExp(`^${key} must be at most 2147483647 ms`))
+      expect(resolveConfig({ [key]: 2 ** 31 - 1 })[key]).toBe(2 ** 31 - 1)
+    }
+    expect(refusal({ redisHeartbeatMs: 2 ** 31, redisInstanceTtlMs: 2 ** 32 }).message).toMatch(/redisHeartbeatMs must be at most/)
+  })
 })
 
 describe('storage', () => {
@@ -159,7 +168,10 @@ describe('fan-out', () => {
 })
 
 describe('limits', () => {
-  it.todo('rejects maxBufferedBytes below maxMessageBytes: relaying one accepted message would drop every receiving peer as a slow consumer')
+  it('rejects maxBufferedBytes below maxMessageBytes: relaying one accepted message would drop every receiving peer as a slow consumer', () => {
+    expect(refusal({ maxBufferedBytes: 1024, maxMessageBytes: 2048 }).message).toMatch(/maxBufferedBytes \(1024\) must be at least maxMessageBytes \(2048\)/)
+    expect(resolveConfig({ maxBufferedBytes: 2048, maxMessageBytes: 2048 }).maxBufferedBytes).toBe(2048)
+  })
 })
 
 describe('webhook', () => {
@@ -169,5 +181,9 @@ describe('webhook', () => {
     expect(resolveConfig({ webhookUrl: 'https://example.test/hook' }).webhookSecret).toBeUndefined()
   })
 
-  it.todo('rejects a webhookUrl that is not an absolute http(s) URL, and an empty webhookSecret, with CONFIG_INVALID: today createWebhook throws a TypeError inside createServer after storage and Redis have started opening, and nothing closes them')
+  it('rejects a webhookUrl that is not an absolute http(s) URL, and an empty webhookSecret, with CONFIG_INVALID before anything opens', () => {
+    expect(refusal({ webhookUrl: 'not a url' }).message).toMatch(/webhook URL must be an absolute http\(s\) URL/)
+    expect(refusal({ webhookUrl: 'ftp://example.test/' }).message).toMatch(/webhook URL/)
+    expect(refusal({ webhookUrl: 'https://example.test/hook', webhookSecret: '' }).message).toMatch(/webhook secret is empty/)
+  })
 })

@@ -554,6 +554,23 @@ describe('createPersistence', () => {
     }
   })
 
+  it('rejects an unusable LevelDB directory at once, and one another process holds, with a StorageError that says so', async () => {
+    await expect(createPersistence({ kind: 'leveldb', dataDir: '/proc/x/y' })).rejects.toThrow(/cannot create the data directory \/proc\/x\/y/)
+    const dir = await mkdtemp(join(tmpdir(), 'tandem-held-'))
+    try {
+      const first = await createPersistence({ kind: 'leveldb', dataDir: dir })
+      try {
+        const second = createPersistence({ kind: 'leveldb', dataDir: dir })
+        await expect(second).rejects.toBeInstanceOf(StorageError)
+        await expect(second).rejects.toThrow(/is in use by another process/)
+      } finally {
+        await first.close()
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
   it('rejects postgres without a connection string as a configuration error', async () => {
     await expect(createPersistence({ kind: 'postgres' })).rejects.toMatchObject({ code: 'CONFIG_INVALID' })
     await expect(createPersistence({ kind: 'postgres', databaseUrl: '' })).rejects.toMatchObject({ code: 'CONFIG_INVALID' })

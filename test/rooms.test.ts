@@ -139,3 +139,44 @@ describe('rooms', () => {
     await new Promise((resolve) => host.close(resolve))
   })
 })
+
+describe('a cold load', () => {
+  it('answers a client that asks for everything once, from the stored snapshot, with the whole document', async () => {
+    const { LeveldbPersistence } = await import('../persistence/leveldb.js')
+    const { encodeSyncStep1, decodeMessage } = await import('../src/protocol.js')
+    const { rawSocket, spawnCli, tempDir } = await import('./helpers.js')
+    const dir = await tempDir()
+    try {
+      const source = new Y.Doc()
+      for (let i = 0; i < 2000; i++) source.getText('text').insert(Math.floor(i / 2), `w${i % 10}`)
+      const storage = await LeveldbPersistence.open(dir.path)
+      await storage.store('one-row', Y.encodeStateAsUpdate(source))
+      await storage.store('two-rows', Y.encodeStateAsUpdate(source))
+      const extra = new Y.Doc()
+      extra.getText('text').insert(0, 'tail ')
+      await storage.store('two-rows', Y.encodeStateAsUpdate(extra))
+      await storage.close()
+      const cli = await spawnCli(['--data', dir.path])
+      try {
+        for (const [name, expected] of [['one-row', source.getText('text').toString()], ['two-rows', null]] as const) {
+          const ws = await rawSocket(`${cli.url}/${name}`)
+          ws.send(encodeSyncStep1(new Uint8Array([0])))
+          await until(() => ws.frames.some((f) => decodeMessage(f).type === 'sync-step2'), `the answer for ${name}`)
+          await new Promise((resolve) => setTimeout(resolve, 300))
+          const answers = ws.frames.map((f) => decodeMessage(f)).filter((m) => m.type === 'sync-step2') as Array<{ update: Uint8Array }>
+          expect(answers).toHaveLength(1)
+          const doc = new Y.Doc()
+          Y.applyUpdate(doc, answers[0].update)
+          expect(doc.getText('text').toString()).toBe(expected ?? doc.getText('text').toString())
+          if (expected === null) expect(doc.getText('text').toString()).toContain('tail ')
+          ws.close()
+        }
+      } finally {
+        cli.child.kill('SIGTERM')
+        await cli.exited
+      }
+    } finally {
+      await dir.remove()
+    }
+  })
+})

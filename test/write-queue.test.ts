@@ -43,7 +43,7 @@ function update (n: number): Uint8Array {
   return Y.encodeStateAsUpdate(doc)
 }
 
-function queue (storage: CountingStorage, options: { compactAfterUpdates?: number; maxHeldBytes?: number } = {}) {
+function queue (storage: CountingStorage, options: { compactAfterUpdates?: number; maxHeldBytes?: number; sizeHint?: () => number } = {}) {
   const batches: StoredBatch[] = []
   const failures: Error[] = []
   const health = new StorageHealth(pino({ level: 'silent' }))
@@ -52,6 +52,7 @@ function queue (storage: CountingStorage, options: { compactAfterUpdates?: numbe
     persistence: storage,
     metrics: createMetrics(),
     compactAfterUpdates: options.compactAfterUpdates ?? 1000,
+    sizeHint: options.sizeHint,
     maxHeldBytes: options.maxHeldBytes ?? 1024 * 1024,
     health,
     onStored: (batch) => batches.push(batch),
@@ -157,6 +158,31 @@ describe('WriteQueue', () => {
     single.q.loaded(1)
     await new Promise((resolve) => setImmediate(resolve))
     expect(storage.compactions).toBe(2)
+  })
+
+  it('amortizes compaction: a large document waits until as many bytes as it holds were stored since the last one', async () => {
+    const storage = new CountingStorage()
+    let size = 2000
+    const { q } = queue(storage, { compactAfterUpdates: 3, sizeHint: () => size })
+    q.loaded(1)
+    let stored = 0
+    for (let n = 0; stored < 1900; n++) {
+      const u = update(n)
+      stored += u.byteLength
+      q.push(u, HTTP_ORIGIN)
+      await q.whenStored()
+    }
+    // Far more than 3 updates, fewer bytes than the document holds: no compaction yet.
+    expect(storage.compactions).toBe(0)
+    for (let n = 1000; stored < 2100; n++) {
+      const u = update(n)
+      stored += u.byteLength
+      q.push(u, HTTP_ORIGIN)
+      await q.whenStored()
+    }
+    await until(() => storage.compactions === 1, 'the compaction once the new bytes reach the document\'s size')
+    size = 4000
+    void size
   })
 
   it('rejects waiters and stops retrying when stopped', async () => {
