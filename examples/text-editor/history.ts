@@ -74,7 +74,8 @@ export function bindHistory (client: TandemClient, el: HistoryElements): () => v
     // Nothing stored yet (a new document, or offline edits on their way):
     // the server would answer 404, which a browser logs as an error.
     const status = client.status
-    if (status === 'offline') {
+    // The browser may know before the client does; a request now would only fail.
+    if (status === 'offline' || navigator.onLine === false) {
       say('History is not available offline.')
       return
     }
