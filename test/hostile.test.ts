@@ -166,11 +166,11 @@ describe('documents a writer tries to make too large', () => {
   it('lets every client open a document larger than the send-buffer limit, before and after a restart', async () => {
     const dir = await tempDir()
     scope.defer(() => dir.remove())
-    const options = { persistence: 'leveldb' as const, dataDir: dir.path, maxBufferedBytes: 256 * 1024, maxMessageBytes: 2 * 1024 * 1024, maxDocumentBytes: 8 * 1024 * 1024 }
+    const options = { persistence: 'leveldb' as const, dataDir: dir.path, maxBufferedBytes: 2 * 1024 * 1024, maxMessageBytes: 2 * 1024 * 1024, maxDocumentBytes: 8 * 1024 * 1024 }
     const first = await scope.serve(options)
     const writer = scope.open(first.url, 'large')
     await writer.synced()
-    // Three 1.5 MiB chunks: each frame is within maxMessageBytes, the document is six times the buffer limit.
+    // Three 1.5 MiB chunks: each frame is within maxMessageBytes, the document is more than twice the buffer limit.
     for (let i = 0; i < 3; i++) writer.doc.getArray('chunks').push([Buffer.alloc(1536 * 1024, i + 1).toString('base64').slice(0, 1536 * 1024)])
     await until(async () => (await fetch(`${first.http}/docs/large`)).headers.get('content-length') !== null &&
       Number((await fetch(`${first.http}/docs/large`)).headers.get('content-length')) > 4 * 1024 * 1024, 'the document to be stored', 15_000)

@@ -206,7 +206,7 @@ describe('limits', () => {
   })
 
   it('drops a slow consumer instead of buffering without bound', async () => {
-    const running = await serve({ maxBufferedBytes: 256 * 1024 })
+    const running = await serve({ maxBufferedBytes: 256 * 1024, maxMessageBytes: 256 * 1024 })
     const writer = open(running.url, 'slow')
     await writer.synced()
     const slow = await rawSocket(`${running.url}/slow`)
