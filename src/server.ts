@@ -462,7 +462,8 @@ export function createServer (options: ServerOptions = {}): TandemServer {
       for (const conn of closing) conn.close(CloseCode.GOING_AWAY, 'server shutting down')
       // 3. take the automatic versions still due, store every pending write and unload
       try { await ready } catch { /* storage never opened */ }
-      await history?.close().catch((err) => logger.warn({ err }, 'closing the history failed'))
+      // Bounded like the writes below: a storage that is down cannot take the versions.
+      await withinMs(history?.close(), config.loadTimeoutMs).catch((err) => logger.warn({ err }, 'closing the history failed'))
       if (registry !== undefined) await registry.close()
       await webhook?.close()
       // 4. close fan-out and storage
@@ -507,6 +508,17 @@ export function createServer (options: ServerOptions = {}): TandemServer {
 }
 
 function ignore (): void {}
+
+/** Waits for `promise` at most `ms`; rejects when the wait ran out. */
+async function withinMs (promise: Promise<void> | undefined, ms: number): Promise<void> {
+  if (promise === undefined) return
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([promise, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`gave up after ${ms} ms`)), ms) })])
+  } finally {
+    clearTimeout(timer)
+  }
+}
 
 /** Close codes as a metrics label: a client may close with any code, so unknown ones share one label. */
 function closeLabel (code: number): string {

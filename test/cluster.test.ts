@@ -42,10 +42,11 @@ beforeAll(async () => {
 
 afterEach(async () => {
   for (const c of clients.splice(0)) c.destroy()
-  for (const fn of cleanups.splice(0).reverse()) await fn()
-  // Every instance the test did not kill must shut down cleanly.
+  // Every instance the test did not kill must shut down cleanly, while its
+  // links (proxies among the cleanups) still work: shutdown stores what is due.
   const running = instances.splice(0).filter((i) => !i.killed && i.child.exitCode === null)
   const codes = await Promise.all(running.map(stop))
+  for (const fn of cleanups.splice(0).reverse()) await fn()
   expect(codes).toEqual(running.map(() => 0))
 })
 
