@@ -245,10 +245,12 @@ describe('a storage outage of 10 s', () => {
     for (const item of ['before', 'during-a', 'during-b', 'during-http']) expect(stored.has(item)).toBe(true)
     expect(closes).toBeLessThanOrEqual(2)
     expect(caughtUpMs).toBeLessThan(1000 + 500)
+    // Log lines reach the output asynchronously: wait for the end line, then count.
+    const count = (i: Instance, text: string) => i.output().split('\n').filter((l) => l.includes(text)).length
+    await until(() => [a, b].every((i) => count(i, 'storage is back') >= 1), 'both instances to log the end of the outage', 5000)
     for (const i of [a, b]) {
-      const lines = i.output().split('\n')
-      expect(lines.filter((l) => l.includes('storage is unavailable')).length).toBe(1)
-      expect(lines.filter((l) => l.includes('storage is back')).length).toBe(1)
+      expect(count(i, 'storage is unavailable')).toBe(1)
+      expect(count(i, 'storage is back')).toBe(1)
     }
     console.log(`storage outage of 10 s: clients saw ${closes} closes; edits made during it reached everyone ${caughtUpMs} ms after it ended`)
   }, 40_000)
