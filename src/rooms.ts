@@ -1,4 +1,5 @@
 import type { Logger } from 'pino'
+import { AWARENESS_SWEEP_MS } from './presence.js'
 import { Room, type RoomDeps } from './room.js'
 
 interface Entry {
@@ -30,8 +31,16 @@ export class RoomRegistry {
   /** Fan-out leaves in flight, so a reload of the same document joins only after it. */
   private readonly leaving = new Map<string, Promise<void>>()
   private closing = false
+  /** One sweep for the awareness timeouts of every room (instead of a timer per room). */
+  private readonly awarenessSweep: NodeJS.Timeout
 
-  constructor (private readonly deps: RoomRegistryDeps) {}
+  constructor (private readonly deps: RoomRegistryDeps) {
+    this.awarenessSweep = setInterval(() => {
+      const now = Date.now()
+      for (const { room } of this.entries.values()) room.presence.expire(now)
+    }, AWARENESS_SWEEP_MS)
+    this.awarenessSweep.unref()
+  }
 
   get size (): number {
     return this.entries.size
@@ -168,6 +177,7 @@ export class RoomRegistry {
    */
   async close (): Promise<void> {
     this.closing = true
+    clearInterval(this.awarenessSweep)
     const rooms = this.rooms()
     let timer: NodeJS.Timeout | undefined
     const flushed = Promise.all(rooms.map((room) => room.whenStored().catch(() => {}))).then(() => true)
