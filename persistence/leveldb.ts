@@ -11,7 +11,7 @@ import {
   getLevelUpdates,
   getLevelUpdatesEntries
 } from 'y-leveldb'
-import { mergeStoredUpdates } from '../src/yjs/stored-updates.js'
+import { OffThreadMerger } from '../src/yjs/merge-off-thread.js'
 import { StorageError, type AddVersionResult, type NewVersion, type Persistence, type VersionInfo, type VersionPolicy, type VersionStore } from './types.js'
 import { KeyedSerial } from './serial.js'
 import { chainFor, materialize, parseVersionId, planAdd, planDelete, versionInfo, type ChainOp, type VersionBody, type VersionRow } from './version-chain.js'
@@ -73,6 +73,8 @@ export class LeveldbPersistence implements Persistence, VersionStore {
   private closed = false
   /** Batches written; each is one LevelDB operation (for tests and metrics). */
   readonly stats = { batches: 0, updates: 0 }
+  /** Compaction's merges, off the event loop. */
+  private readonly merger = new OffThreadMerger()
 
   private constructor (private readonly y: YLeveldb) {}
 
@@ -167,25 +169,36 @@ export class LeveldbPersistence implements Persistence, VersionStore {
     await db.batch(ops)
   }
 
+  /**
+   * Merges the document's rows into one. The rows are read in one
+   * transaction, merged off the event loop (a large document takes hundreds
+   * of milliseconds, during which stores would otherwise wait in the queue
+   * and nothing would be relayed), then written in a second one: the merged
+   * row goes after whatever was stored meanwhile (Yjs updates apply in any
+   * order), and exactly the merged rows are deleted, unless the document was
+   * deleted in between.
+   */
   async compact (docName: string): Promise<void> {
+    const entries: Array<{ key: unknown[]; value: Uint8Array }> = await this.tx((db) => getLevelUpdatesEntries(db, docName))
+    if (entries.length < 2) return
+    // Through a Y.Doc rather than Y.mergeUpdates: deleted content is
+    // garbage-collected (and a document poisoned with deep nesting before
+    // updates were checked on arrival still merges, without recursion).
+    const { merged, stateVector } = await this.merger.merge(entries.map(({ value }) => value))
     await this.tx(async (db) => {
-      const entries: Array<{ key: unknown[]; value: Uint8Array }> = await getLevelUpdatesEntries(db, docName)
-      if (entries.length < 2) return
-      // Through a Y.Doc rather than Y.mergeUpdates: deleted content is
-      // garbage-collected (and a document poisoned with deep nesting before
-      // updates were checked on arrival still merges, without recursion).
-      const merged = mergeStoredUpdates(entries.map(({ value }) => value))
-      const sv = Y.encodeStateVectorFromUpdate(merged)
-      const lastClock = entries[entries.length - 1].key[3] as number
-      // One atomic batch: the merged row goes after the last merged one, and
-      // exactly the merged rows are deleted.
+      const now: Array<{ key: unknown[] }> = await getLevelUpdatesEntries(db, docName)
+      const present = new Set(now.map(({ key }) => key[3] as number))
+      // Deleted meanwhile (or compacted by someone else): nothing to replace.
+      if (!entries.every(({ key }) => present.has(key[3] as number))) return
+      const last = now[now.length - 1].key[3] as number
+      const clock = Math.max(this.clocks.get(docName) ?? 0, last + 1)
       await db.batch([
-        { type: 'put', key: updateKey(docName, lastClock + 1), value: Buffer.from(merged) },
-        { type: 'put', key: stateVectorKey(docName), value: encodeStoredStateVector(sv, lastClock + 1) },
+        { type: 'put', key: updateKey(docName, clock), value: Buffer.from(merged.buffer, merged.byteOffset, merged.byteLength) },
+        { type: 'put', key: stateVectorKey(docName), value: encodeStoredStateVector(stateVector, clock) },
         ...entries.map(({ key }) => ({ type: 'del', key }))
       ])
-      // Stores are serialized with this transaction, so nothing can have used lastClock + 1.
-      this.clocks.set(docName, lastClock + 2)
+      // Stores are serialized with this transaction, so nothing can have used `clock`.
+      this.clocks.set(docName, clock + 1)
     })
   }
 
@@ -315,6 +328,7 @@ export class LeveldbPersistence implements Persistence, VersionStore {
     while (this.draining !== null) await this.draining
     await this.tx(async (db) => { await db.close() })
     this.closed = true
+    await this.merger.close()
   }
 }
 

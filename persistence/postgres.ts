@@ -1,6 +1,6 @@
 import pg from 'pg'
 import * as Y from 'yjs'
-import { mergeStoredUpdates } from '../src/yjs/stored-updates.js'
+import { OffThreadMerger } from '../src/yjs/merge-off-thread.js'
 import { StorageError, type AddVersionResult, type NewVersion, type Persistence, type VersionInfo, type VersionPolicy, type VersionStore } from './types.js'
 import { materialize, parseVersionId, planAdd, planDelete, versionInfo, type ChainOp, type VersionBody, type VersionRow } from './version-chain.js'
 
@@ -146,6 +146,8 @@ export class PostgresPersistence implements Persistence, VersionStore {
   readonly name = 'postgres'
   readonly shared = true
   readonly stats: PostgresStats = { writes: 0, rows: 0, compactions: 0, compactionsSkipped: 0 }
+  /** Compaction's merges, off the event loop. */
+  private readonly merger = new OffThreadMerger()
 
   private readonly pool: pg.Pool
   private readonly schema: string
@@ -474,6 +476,7 @@ export class PostgresPersistence implements Persistence, VersionStore {
         await this.flush()
         await Promise.allSettled([...this.compacting.values()])
         await this.pool.end()
+        await this.merger.close()
       })()
     }
     return this.closing
@@ -550,7 +553,7 @@ export class PostgresPersistence implements Persistence, VersionStore {
         [docName]
       )
       if (res.rows.length < 2) return
-      const merged = this.merge(res.rows.map((r) => r.update))
+      const merged = await this.merge(res.rows.map((r) => r.update))
       const ids = res.rows.map((r) => r.id)
       const newest = ids.pop() as string
       // The merged update replaces the newest merged row rather than going
@@ -609,15 +612,16 @@ export class PostgresPersistence implements Persistence, VersionStore {
     }
   }
 
-  private merge (updates: Uint8Array[]): Buffer {
+  private async merge (updates: Uint8Array[]): Promise<Buffer> {
     let merged: Uint8Array
     if (this.gc) {
       // Applying to a document drops the content of deleted items, which
       // mergeUpdates cannot do (and a document poisoned with deep nesting
       // before updates were checked on arrival still merges, without
       // recursion). Updates with missing dependencies are kept as pending and
-      // still part of the encoded state.
-      merged = mergeStoredUpdates(updates)
+      // still part of the encoded state. Off the event loop: a large
+      // document takes hundreds of milliseconds.
+      merged = (await this.merger.merge(updates)).merged
     } else {
       merged = Y.mergeUpdates(updates)
     }
