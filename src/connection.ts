@@ -4,6 +4,7 @@ import type { Access } from './auth.js'
 import { CloseCode } from './close-codes.js'
 import { TandemError } from './errors.js'
 import type { Member } from './member.js'
+import type { ConnectionRateLimiter } from './limits.js'
 import type { Metrics } from './metrics.js'
 import type { Origin } from './origin.js'
 import { decodeMessage, encodePermissionDenied, encodeStored, ProtocolError, type Message } from './protocol.js'
@@ -11,7 +12,8 @@ import type { Room } from './room.js'
 import { callAt } from './timers.js'
 import { writeFramed } from './wire.js'
 
-export interface ConnectionOptions {
+/** Who and where one connection is. */
+export interface ConnectionInfo {
   id: number
   access: Exclude<Access, 'none'>
   userId?: string
@@ -19,20 +21,52 @@ export interface ConnectionOptions {
   docName: string
   /** Token expiry; the connection is closed when it passes. */
   expiresAtMs?: number
+}
+
+/**
+ * What every connection shares: settings and the server's functions, one
+ * object for all of them (per-connection closures would cost memory on
+ * every socket).
+ */
+export interface ConnectionShared {
   maxBufferedBytes: number
   maxPendingBytes: number
   metrics: Metrics
   logger: Logger
-  /** Per-message admission (rate limits); returns a close reason to refuse. */
-  admit?: (bytes: number) => string | null
-  /** The sync-work budget of this connection's identity (see `Member.allowWork`). @default always true */
-  allowWork?: (costBytes: number) => boolean
+  /** Per-message admission (rate limits of the connection and of its identity); returns a close reason to refuse. */
+  admit: (conn: Connection, bytes: number) => string | null
+  /** The sync-work budget of the connection's identity (see `Member.allowWork`). */
+  allowWork: (conn: Connection, costBytes: number) => boolean
   /**
    * While the document loads: its stored state as a sync answer for a client
    * that asks for everything (see `RoomRegistry.storedFrames`), so a page
    * load does not wait for the document to be integrated in memory.
    */
-  storedSync?: () => Promise<Uint8Array[] | null> | undefined
+  storedSync: (conn: Connection) => Promise<Uint8Array[] | null> | undefined
+  /** Called once when the connection closed. */
+  onClose: (conn: Connection, code: number, reason: string) => void
+}
+
+/** The connection behind a `ws` socket, for the listeners every socket shares. */
+const CONNECTION = Symbol('tandem.connection')
+type TaggedSocket = WebSocket & { [CONNECTION]?: Connection }
+
+function onSocketMessage (this: TaggedSocket, data: Buffer, isBinary: boolean): void {
+  this[CONNECTION]?.receive(data, isBinary)
+}
+
+function onSocketPong (this: TaggedSocket): void {
+  this[CONNECTION]?.ponged()
+}
+
+function onSocketClose (this: TaggedSocket, code: number, reason: Buffer): void {
+  this[CONNECTION]?.socketClosed(code, reason.toString())
+}
+
+function onSocketError (this: TaggedSocket, err: Error): void {
+  // ws closes the socket after an error (e.g. 1009 for maxPayload); log why.
+  const code = (err as { code?: string }).code
+  this[CONNECTION]?.log.info({ err: err.message, code }, 'socket error')
 }
 
 /**
@@ -60,24 +94,26 @@ export class Connection implements Member {
    * moment between connecting and answering the server's step 1 sends such
    * updates). Bounded by `maxPendingBytes` together with `held`.
    */
-  private waiting: Uint8Array[] = []
+  private waiting: Uint8Array[] | null = null
   private waitingBytes = 0
   /** Whether this client's request for everything was answered from storage while the document loaded. */
   private answeredEarly = false
   private cancelExpiry: (() => void) | undefined
   private childLog: Logger | undefined
 
-  constructor (readonly ws: WebSocket, readonly options: ConnectionOptions, private readonly onClose: (conn: Connection, code: number, reason: string) => void) {
+  /** This connection's own rate limiter (its identity's is shared, on the server). */
+  readonly limiter: ConnectionRateLimiter
+
+  constructor (readonly ws: WebSocket, readonly options: ConnectionInfo, private readonly shared: ConnectionShared, limiter: ConnectionRateLimiter) {
     this.origin = { kind: 'connection', member: this, userId: options.userId }
+    this.identity = options.userId !== undefined ? `user:${options.userId}` : `ip:${options.ip}`
+    this.limiter = limiter
     ws.binaryType = 'nodebuffer'
-    ws.on('message', this.onMessage)
-    ws.on('pong', () => { this.answeredPing = true })
-    ws.on('close', (code: number, reason: Buffer) => this.finish(code, reason.toString()))
-    ws.on('error', (err) => {
-      // ws closes the socket after an error (e.g. 1009 for maxPayload); log why.
-      const code = (err as { code?: string }).code
-      this.log.info({ err: err.message, code }, 'socket error')
-    })
+    ;(ws as TaggedSocket)[CONNECTION] = this
+    ws.on('message', onSocketMessage)
+    ws.on('pong', onSocketPong)
+    ws.on('close', onSocketClose)
+    ws.on('error', onSocketError)
     if (options.expiresAtMs !== undefined) {
       // Not synchronously: a token that already expired closes after the constructor returned.
       const expiresAtMs = Math.max(options.expiresAtMs, Date.now() + 1)
@@ -89,9 +125,7 @@ export class Connection implements Member {
    * Who is behind this socket, for awareness takeovers: the authenticated
    * user, or without auth the client address.
    */
-  get identity (): string {
-    return this.options.userId !== undefined ? `user:${this.options.userId}` : `ip:${this.options.ip}`
-  }
+  readonly identity: string
 
   /** What identifies this connection in every log line. */
   get logBindings (): { conn: number; doc: string; user?: string; ip: string } {
@@ -104,7 +138,7 @@ export class Connection implements Member {
    * server writes through the parent logger (a child per socket costs memory).
    */
   get log (): Logger {
-    this.childLog ??= this.options.logger.child(this.logBindings)
+    this.childLog ??= this.shared.logger.child(this.logBindings)
     return this.childLog
   }
 
@@ -145,11 +179,22 @@ export class Connection implements Member {
     }
   }
 
-  private readonly onMessage = (data: Buffer, isBinary: boolean): void => {
+  /** A pong arrived: the peer is alive. */
+  ponged (): void {
+    this.answeredPing = true
+  }
+
+  /** The socket closed (the peer or ws closed it). */
+  socketClosed (code: number, reason: string): void {
+    this.finish(code, reason)
+  }
+
+  /** One frame from the socket. */
+  receive (data: Buffer, isBinary: boolean): void {
     if (this.closed) return
     const frame = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-    this.options.metrics.bytesIn.inc('', frame.byteLength)
-    const refusal = this.options.admit?.(frame.byteLength)
+    this.shared.metrics.bytesIn.inc('', frame.byteLength)
+    const refusal = this.shared.admit(this, frame.byteLength)
     if (refusal != null) {
       this.close(CloseCode.POLICY_VIOLATION, refusal)
       return
@@ -160,7 +205,7 @@ export class Connection implements Member {
     }
     if (this.held !== null) {
       this.heldBytes += frame.byteLength
-      if (this.heldBytes > this.options.maxPendingBytes) {
+      if (this.heldBytes > this.shared.maxPendingBytes) {
         this.close(CloseCode.POLICY_VIOLATION, 'too much data before the document loaded')
         return
       }
@@ -173,7 +218,7 @@ export class Connection implements Member {
 
   /** Answers a request for everything from storage while the document loads, when it is stored as one snapshot. */
   private answerEarly (): void {
-    const frames = this.options.storedSync?.()
+    const frames = this.shared.storedSync(this)
     if (frames === undefined) return
     frames.then((answer) => {
       // Too late (the document loaded and the held request is answered normally), or not one snapshot.
@@ -197,7 +242,7 @@ export class Connection implements Member {
       }
       throw err
     }
-    this.options.metrics.messagesIn.inc(message.type)
+    this.shared.metrics.messagesIn.inc(message.type)
     try {
       switch (message.type) {
         case 'sync-step1':
@@ -233,13 +278,13 @@ export class Connection implements Member {
           break
         case 'unknown':
           // Forward compatibility: a newer client may speak more than we do.
-          this.options.metrics.unknownMessages.inc()
+          this.shared.metrics.unknownMessages.inc()
           break
       }
     } catch (err) {
       if (err instanceof TandemError) {
         // A check refused the message: only this connection is closed, with the code of its error.
-        this.options.metrics.refused.inc({ code: err.code })
+        this.shared.metrics.refused.inc({ code: err.code })
         this.log.warn({ code: err.code, reason: err.message, type: message.type }, 'message refused')
         this.close(err.closeCode, err.message)
         return
@@ -258,21 +303,21 @@ export class Connection implements Member {
    */
   private apply (room: Room, update: Uint8Array, type: 'sync-step2' | 'sync-update', frame: Uint8Array): boolean {
     try {
-      room.applyUpdate(update, this.origin, this.allowWork)
+      room.applyUpdate(update, this.origin, this)
     } catch (err) {
       if (!(err instanceof TandemError) || err.code !== 'UPDATE_INCOMPLETE' || this.repliedToSync || type !== 'sync-update') throw err
       this.waitingBytes += frame.byteLength
-      if (this.heldBytes + this.waitingBytes > this.options.maxPendingBytes) {
+      if (this.heldBytes + this.waitingBytes > this.shared.maxPendingBytes) {
         this.close(CloseCode.POLICY_VIOLATION, 'too many updates waiting for this client\'s sync reply')
         return false
       }
-      this.waiting.push(frame)
+      ;(this.waiting ??= []).push(frame)
       return false
     }
     if (type === 'sync-step2' && !this.repliedToSync) {
       this.repliedToSync = true
-      const waiting = this.waiting
-      this.waiting = []
+      const waiting = this.waiting ?? []
+      this.waiting = null
       this.waitingBytes = 0
       for (const held of waiting) {
         if (this.closed) return false
@@ -282,12 +327,12 @@ export class Connection implements Member {
     return true
   }
 
-  allowWork = (costBytes: number): boolean => {
-    return this.options.allowWork?.(costBytes) ?? true
+  allowWork (costBytes: number): boolean {
+    return this.shared.allowWork(this, costBytes)
   }
 
   private dropReadOnlyUpdate (): void {
-    this.options.metrics.droppedUpdates.inc({ reason: 'read-only' })
+    this.shared.metrics.droppedUpdates.inc({ reason: 'read-only' })
     if (!this.deniedSent) {
       this.deniedSent = true
       this.log.info('dropped document updates from a read-only connection')
@@ -304,7 +349,7 @@ export class Connection implements Member {
     if (this.closed) return false
     const ws = this.ws
     if (ws.readyState !== ws.OPEN) return false
-    if (ws.bufferedAmount + wireBytes > this.options.maxBufferedBytes + this.syncAllowance) {
+    if (ws.bufferedAmount + wireBytes > this.shared.maxBufferedBytes + this.syncAllowance) {
       this.close(CloseCode.POLICY_VIOLATION, 'slow consumer: send buffer full')
       return false
     }
@@ -314,13 +359,13 @@ export class Connection implements Member {
   send (frame: Uint8Array, options?: { syncAnswer?: boolean }): void {
     if (options?.syncAnswer === true && frame.byteLength > this.syncAllowance) this.syncAllowance = frame.byteLength
     if (!this.canSend(frame.byteLength)) return
-    this.options.metrics.bytesOut.inc('', frame.byteLength)
+    this.shared.metrics.bytesOut.inc('', frame.byteLength)
     this.ws.send(frame, { binary: true })
   }
 
   sendFramed (wire: Buffer, payload: Uint8Array): void {
     if (!this.canSend(wire.byteLength)) return
-    this.options.metrics.bytesOut.inc('', payload.byteLength)
+    this.shared.metrics.bytesOut.inc('', payload.byteLength)
     writeFramed(this.ws, wire, payload)
   }
 
@@ -346,8 +391,9 @@ export class Connection implements Member {
     this.closed = true
     this.cancelExpiry?.()
     this.held = null
-    this.waiting = []
-    this.onClose(this, code, reason)
+    this.waiting = null
+    this.shared.onClose(this, code, reason)
+    delete (this.ws as TaggedSocket)[CONNECTION]
   }
 }
 

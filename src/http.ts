@@ -307,7 +307,7 @@ async function postUpdate (deps: HttpDeps, req: IncomingMessage, res: ServerResp
   if (body.byteLength === 0) throw new TandemError('UPDATE_INVALID', 'the body is empty; send a binary Yjs update')
   await withRoom(ctx, docName, async (room) => {
     // Checked before anything is applied: a body that does not decode, changes nothing, nests too deep or lacks dependencies changes nothing.
-    room.applyUpdate(body, { kind: 'http', userId: permit.userId } satisfies Origin, (cost) => ctx.allowWork(req, permit.userId, cost), { refuseEmpty: true })
+    room.applyUpdate(body, { kind: 'http', userId: permit.userId } satisfies Origin, { allowWork: (cost: number) => ctx.allowWork(req, permit.userId, cost) }, { refuseEmpty: true })
     await withinMs(room.whenStored(), ctx.storageWaitMs, 'storage did not answer in time').catch((err) => {
       throw new TandemError('STORAGE_FAILED', `the update was not stored: ${(err as Error).message}`)
     })
@@ -342,7 +342,7 @@ async function patchDoc (deps: HttpDeps, req: IncomingMessage, res: ServerRespon
       // A patch adds at most what its body carries (copies are bounded by the patch's own read limit).
       room.change((doc) => applyJsonPatch(doc, operations, { origin, maxOperations: ctx.maxPatchOperations }), {
         growthBytes: body.byteLength,
-        budget: (cost) => ctx.allowWork(req, permit.userId, cost)
+        budget: { allowWork: (cost: number) => ctx.allowWork(req, permit.userId, cost) }
       })
     } catch (err) {
       if (err instanceof JsonPatchError) throw new TandemError(err.code, err.message, { index: err.index })
@@ -358,7 +358,7 @@ async function patchDoc (deps: HttpDeps, req: IncomingMessage, res: ServerRespon
 async function presence (deps: HttpDeps, req: IncomingMessage, res: ServerResponse, docName: string): Promise<void> {
   await grantFor(deps, req, docName, 'read')
   const ctx = await open(deps)
-  const list = (room: Room) => [...room.awareness.getStates()].map(([clientId, state]) => ({ clientId, state }))
+  const list = (room: Room) => [...room.presence.states()].map(([clientId, state]) => ({ clientId, state }))
   const loaded = ctx.rooms.peek(docName)
   if (loaded !== undefined || ctx.fanout.instanceId === 'local') {
     sendJson(res, 200, loaded === undefined ? [] : list(loaded))

@@ -5,6 +5,9 @@
  */
 import { performance } from 'node:perf_hooks'
 
+/** One clock for every bucket (a closure per bucket would cost memory per connection). */
+const monotonicNow = (): number => performance.now()
+
 /**
  * A token bucket: holds up to `burst` tokens and refills at `ratePerSec`.
  * `take(n)` spends `n` tokens if they are all there and spends nothing
@@ -32,7 +35,7 @@ export class TokenBucket {
     }
     this.ratePerMs = opts.ratePerSec / 1000
     this.burst = opts.burst
-    this.now = opts.now ?? (() => performance.now())
+    this.now = opts.now ?? monotonicNow
     this.tokens = opts.burst
     this.last = this.now()
   }
@@ -176,33 +179,28 @@ export class IpConnectionCounter {
   }
 }
 
-/** The rate-limit settings of the configuration a connection's admission check needs. */
+/** The rate-limit settings of the configuration a connection's limiter needs. */
 export interface AdmissionLimits {
   rateLimitMessagesPerSec: number
   rateLimitBytesPerSec: number
   maxMessageBytes: number
 }
 
-/**
- * A fresh per-connection admission check: returns null to admit a message of
- * `bytes` bytes, or the close reason when it breaks the connection's rate
- * limit (and reports which limit through `onLimited`).
- */
-export function createAdmitter (limits: AdmissionLimits, onLimited: (kind: Exclude<RateVerdict, 'ok'>) => void): (bytes: number) => string | null {
-  const limiter = new ConnectionRateLimiter({
+/** A connection's own limiter, from the configuration. */
+export function connectionLimiter (limits: AdmissionLimits): ConnectionRateLimiter {
+  return new ConnectionRateLimiter({
     messagesPerSec: limits.rateLimitMessagesPerSec,
     bytesPerSec: limits.rateLimitBytesPerSec,
     // A single frame of the largest allowed size must always be able to pass.
     bytesBurst: Math.max(2 * limits.rateLimitBytesPerSec, limits.maxMessageBytes)
   })
-  return (bytes) => {
-    const verdict = limiter.check(bytes)
-    if (verdict === 'ok') return null
-    onLimited(verdict)
-    return verdict === 'messages'
-      ? `rate limit: more than ${limits.rateLimitMessagesPerSec} messages/s`
-      : `rate limit: more than ${limits.rateLimitBytesPerSec} bytes/s`
-  }
+}
+
+/** The close reason for a message a connection's limiter refused. */
+export function refusalReason (limits: AdmissionLimits, verdict: Exclude<RateVerdict, 'ok'>): string {
+  return verdict === 'messages'
+    ? `rate limit: more than ${limits.rateLimitMessagesPerSec} messages/s`
+    : `rate limit: more than ${limits.rateLimitBytesPerSec} bytes/s`
 }
 
 export interface IdentityLimitOptions {

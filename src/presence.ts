@@ -34,7 +34,8 @@ export interface PresenceDeps {
  * updates to `members()`; everything about awareness happens here.
  */
 export class Presence {
-  readonly awareness: awarenessProtocol.Awareness
+  /** Made on first use: most documents never see an awareness message (a doc, its maps and observers per document otherwise). */
+  private aw: awarenessProtocol.Awareness | null = null
   /** Each member and the awareness client ids it controls (kept after a removal, reserved when it leaves). */
   private readonly members = new Map<Member, Set<number>>()
   /** JSON size of each awareness state, and their sum, for `maxAwarenessBytesPerDoc`. */
@@ -46,15 +47,27 @@ export class Presence {
   private awarenessScheduled = false
   private destroyed = false
 
-  constructor (doc: Y.Doc, private readonly deps: PresenceDeps) {
-    this.awareness = new awarenessProtocol.Awareness(doc)
-    // Every Awareness starts its own 3 s timer to expire states. With
-    // thousands of open documents those timers are most of an idle server's
-    // CPU; the registry runs one sweep for every room instead (`expire`).
-    stopOwnTimer(this.awareness)
-    // The server has no presence of its own.
-    this.awareness.setLocalState(null)
-    this.awareness.on('update', this.onAwarenessUpdate)
+  constructor (private readonly doc: Y.Doc, private readonly deps: PresenceDeps) {}
+
+  /** The document's Awareness (made now if no awareness message came yet). */
+  get awareness (): awarenessProtocol.Awareness {
+    if (this.aw === null) {
+      const awareness = new awarenessProtocol.Awareness(this.doc)
+      // Every Awareness starts its own 3 s timer to expire states. With
+      // thousands of open documents those timers are most of an idle server's
+      // CPU; the registry runs one sweep for every room instead (`expire`).
+      stopOwnTimer(awareness)
+      // The server has no presence of its own.
+      awareness.setLocalState(null)
+      awareness.on('update', this.onAwarenessUpdate)
+      this.aw = awareness
+    }
+    return this.aw
+  }
+
+  /** Every state, by client id (without making an Awareness for a document that has none). */
+  states (): Map<number, Record<string, unknown>> {
+    return this.aw === null ? new Map() : this.aw.getStates() as Map<number, Record<string, unknown>>
   }
 
   /**
@@ -62,7 +75,7 @@ export class Presence {
    * Awareness's own timer would; `now` in ms since the epoch.
    */
   expire (now: number): void {
-    if (this.destroyed || this.awareness.states.size === 0) return
+    if (this.destroyed || this.aw === null || this.aw.states.size === 0) return
     const outdated: number[] = []
     for (const [clientId, meta] of this.awareness.meta) {
       if (awarenessProtocol.outdatedTimeout <= now - meta.lastUpdated && this.awareness.states.has(clientId)) outdated.push(clientId)
@@ -77,7 +90,8 @@ export class Presence {
   /** Adds a member; returns every current state as one message for it, or null when nobody is present. */
   join (member: Member): Uint8Array | null {
     this.members.set(member, new Set())
-    const states = this.awareness.getStates()
+    if (this.aw === null) return null
+    const states = this.aw.getStates()
     return states.size === 0 ? null : encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...states.keys()]))
   }
 
@@ -87,8 +101,8 @@ export class Presence {
     if (controlled === undefined) return false
     this.members.delete(member)
     this.deps.reservations.reserve(this.deps.name, controlled, member.identity)
-    if (controlled.size > 0 && !this.destroyed) {
-      awarenessProtocol.removeAwarenessStates(this.awareness, [...controlled], { kind: 'connection', member } satisfies Origin)
+    if (controlled.size > 0 && !this.destroyed && this.aw !== null) {
+      awarenessProtocol.removeAwarenessStates(this.aw, [...controlled], { kind: 'connection', member } satisfies Origin)
     }
     return true
   }
@@ -105,8 +119,9 @@ export class Presence {
 
   /** The full awareness state as one message, or null when nobody is present. */
   message (): Uint8Array | null {
-    const snapshot = this.snapshot()
-    return snapshot === null ? null : encodeAwareness(snapshot)
+    if (this.aw === null) return null
+    const ids = [...this.aw.getStates().keys()]
+    return ids.length === 0 ? null : encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.aw, ids))
   }
 
   /**
@@ -348,7 +363,7 @@ export class Presence {
 
   snapshot (): Uint8Array | null {
     const ids = this.localIds()
-    return ids.length === 0 ? null : awarenessProtocol.encodeAwarenessUpdate(this.awareness, ids)
+    return ids.length === 0 || this.aw === null ? null : awarenessProtocol.encodeAwarenessUpdate(this.aw, ids)
   }
 
   owners (): AwarenessOwners {
@@ -357,7 +372,8 @@ export class Presence {
 
   /** Client ids of members connected here that have a state. */
   private localIds (): number[] {
-    const states = this.awareness.getStates()
+    if (this.aw === null) return []
+    const states = this.aw.getStates()
     const ids: number[] = []
     for (const controlled of this.members.values()) for (const id of controlled) if (states.has(id)) ids.push(id)
     return ids
@@ -365,7 +381,7 @@ export class Presence {
 
   /** Removes awareness states of a dead instance's clients, except those a local member now controls. */
   removeRemoteClients (clientIds: number[]): void {
-    if (this.destroyed) return
+    if (this.destroyed || this.aw === null) return
     const remote = clientIds.filter((id) => !this.controlledLocally(id))
     if (remote.length > 0) awarenessProtocol.removeAwarenessStates(this.awareness, remote, FANOUT_ORIGIN)
   }
@@ -376,15 +392,16 @@ export class Presence {
   }
 
   get count (): number {
-    return this.awareness.getStates().size
+    return this.aw === null ? 0 : this.aw.getStates().size
   }
 
-  /** Stops the awareness timer. Safe to call twice. */
+  /** Releases the Awareness. Safe to call twice. */
   destroy (): void {
     if (this.destroyed) return
     this.destroyed = true
-    this.awareness.off('update', this.onAwarenessUpdate)
-    this.awareness.destroy()
+    if (this.aw === null) return
+    this.aw.off('update', this.onAwarenessUpdate)
+    this.aw.destroy()
   }
 }
 

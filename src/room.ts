@@ -22,6 +22,11 @@ import { mergeMany, WriteQueue, type StoredBatch } from './write-queue.js'
 /** The limits a room enforces (see `ServerOptions` for what each bounds). */
 export type RoomLimits = Pick<Config, 'maxDocumentBytes' | 'maxMessageBytes' | 'maxNestingDepth' | 'maxValueDepth' | 'maxAwarenessStateBytes' | 'maxAwarenessClientsPerConnection' | 'maxAwarenessBytesPerDoc'>
 
+/** Who pays for work a change causes (measuring the document near its size limit): a member, or an HTTP request's user. */
+export interface WorkBudget {
+  allowWork(costBytes: number): boolean
+}
+
 export interface RoomDeps {
   persistence: Persistence
   fanout: Fanout
@@ -70,7 +75,7 @@ export class Room implements FanoutRoom {
   /** Encoded size of the doc, exact after each full encoding, an upper estimate in between (each update adds its length). */
   private docBytes = 0
   /** Sync answers (step-2 frames) for the current version, by state vector. */
-  private answers = new Map<string, Uint8Array>()
+  private answers: Map<string, Uint8Array> | null = null
   private answersVersion = -1
   /** The whole document as one update, for the version it was encoded at. */
   private full: { version: number; update: Uint8Array } | undefined
@@ -84,7 +89,7 @@ export class Room implements FanoutRoom {
   readonly storedFrames: Promise<Uint8Array[] | null>
   private resolveStoredFrames!: (frames: Uint8Array[] | null) => void
   /** Wakes the load's retry wait, so `destroy()` ends it early. */
-  private readonly wakers = new Set<() => void>()
+  private wakers: Set<() => void> | null = null
 
   constructor (readonly name: string, private readonly deps: RoomDeps) {
     this.writes = new WriteQueue({
@@ -157,7 +162,7 @@ export class Room implements FanoutRoom {
         if (this.destroyedFlag) return
         this.deps.metrics.storageErrors.inc({ op: 'load' })
         this.deps.health.failed('load', err as Error)
-        await this.deps.health.wait(attempt, (wake) => this.wakers.add(wake))
+        await this.deps.health.wait(attempt, (wake) => (this.wakers ??= new Set()).add(wake))
         if (this.destroyedFlag) return
       }
     }
@@ -188,6 +193,9 @@ export class Room implements FanoutRoom {
   private readonly onDocUpdate = (update: Uint8Array, txOrigin: unknown): void => {
     const origin = originOf(txOrigin)
     this.version++
+    // Encodings of the previous version are useless now: let them go.
+    this.answers = null
+    this.full = undefined
     if (origin.kind === 'load') return
     this.docBytes += update.byteLength
     this.writes.push(update, origin)
@@ -215,7 +223,7 @@ export class Room implements FanoutRoom {
    * reconnect and the document reloads from storage) rather than accept
    * writes it would never store.
    */
-  applyUpdate (update: Uint8Array, origin: Origin, budget?: (costBytes: number) => boolean, options: { refuseEmpty?: boolean } = {}): void {
+  applyUpdate (update: Uint8Array, origin: Origin, budget?: WorkBudget, options: { refuseEmpty?: boolean } = {}): void {
     if (this.failed !== null || this.destroyedFlag) throw new TandemError('STORAGE_FAILED', 'the document is reloading; retry')
     const { maxNestingDepth, maxValueDepth } = this.deps.limits
     const inspection = inspectUpdate(this.doc, update, { maxDepth: maxNestingDepth, maxValueDepth })
@@ -253,7 +261,7 @@ export class Room implements FanoutRoom {
    * the document plus `growthBytes` would exceed `maxDocumentBytes`, and the
    * room fails rather than go on with a document Yjs left broken.
    */
-  change<T> (fn: (doc: Y.Doc) => T, options: { growthBytes: number; budget?: (costBytes: number) => boolean }): T {
+  change<T> (fn: (doc: Y.Doc) => T, options: { growthBytes: number; budget?: WorkBudget }): T {
     if (this.failed !== null || this.destroyedFlag) throw new TandemError('STORAGE_FAILED', 'the document is reloading; retry')
     if (options.growthBytes > 0) this.checkGrowth(options.growthBytes, options.budget)
     try {
@@ -265,18 +273,18 @@ export class Room implements FanoutRoom {
   }
 
   /** Refuses an update that would grow the document past `maxDocumentBytes`. */
-  private checkSize (update: Uint8Array, budget?: (costBytes: number) => boolean): void {
+  private checkSize (update: Uint8Array, budget?: WorkBudget): void {
     if (this.docBytes + update.byteLength <= this.deps.limits.maxDocumentBytes) return
     this.checkGrowth(update.byteLength, budget)
   }
 
   /** Refuses a change of `bytes` that would grow the document past `maxDocumentBytes`. */
-  private checkGrowth (bytes: number, budget?: (costBytes: number) => boolean): void {
+  private checkGrowth (bytes: number, budget?: WorkBudget): void {
     const max = this.deps.limits.maxDocumentBytes
     if (this.docBytes + bytes <= max) return
     // The estimate says no; measure. Paid by the sender, so a client at the
     // limit cannot make the server encode the document for free.
-    if (budget !== undefined && !budget(this.docBytes)) throw new TandemError('RATE_LIMITED', 'too many updates at the document size limit')
+    if (budget !== undefined && !budget.allowWork(this.docBytes)) throw new TandemError('RATE_LIMITED', 'too many updates at the document size limit')
     this.fullState()
     if (this.docBytes + bytes > max) throw new TandemError('DOC_TOO_LARGE', `the document would grow past ${max} bytes`)
   }
@@ -359,11 +367,11 @@ export class Room implements FanoutRoom {
   }
 
   private cachedAnswer (stateVector: Uint8Array): Uint8Array | undefined {
-    return this.answersVersion === this.version ? this.answers.get(answerKey(stateVector)) : undefined
+    return this.answersVersion === this.version ? this.answers?.get(answerKey(stateVector)) : undefined
   }
 
   private cacheAnswer (stateVector: Uint8Array, frame: Uint8Array): void {
-    if (this.answersVersion !== this.version) {
+    if (this.answersVersion !== this.version || this.answers === null) {
       this.answers = new Map()
       this.answersVersion = this.version
     }
@@ -496,8 +504,8 @@ export class Room implements FanoutRoom {
   destroy (): void {
     if (this.destroyedFlag) return
     this.destroyedFlag = true
-    for (const wake of this.wakers) wake()
-    this.wakers.clear()
+    for (const wake of this.wakers ?? []) wake()
+    this.wakers = null
     this.resolveStoredFrames(null)
     this.writes.stop()
     this.doc.off('update', this.onDocUpdate)

@@ -8,7 +8,7 @@ import type { Persistence } from '../persistence/types.js'
 import { CloseCode } from './close-codes.js'
 import { resolveConfig, type AuthResult, type Config, type Hooks, type ServerOptions } from './config.js'
 import { createWebhook } from './webhook.js'
-import { Connection } from './connection.js'
+import { Connection, type ConnectionShared } from './connection.js'
 import { ErrorCodes, TandemError, type ErrorCode } from './errors.js'
 import { LocalFanout, type Fanout } from './fanout/types.js'
 import { handleHttp, isTandemPath, type HttpDeps, type HttpServices } from './http.js'
@@ -16,7 +16,7 @@ import { createLogger, safeUrl } from './logger.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { RoomRegistry } from './rooms.js'
 import { createAuthorizer, type Permit } from './authorize.js'
-import { createAdmitter, IdentityLimits, IpConnectionCounter } from './limits.js'
+import { connectionLimiter, IdentityLimits, IpConnectionCounter, refusalReason } from './limits.js'
 import { clientIp } from './request.js'
 import { guardSockets } from './sockets.js'
 import { openDocument, type DocumentHandle } from './documents.js'
@@ -328,6 +328,25 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     })
   }
 
+  /** What every connection shares: one object, no closures per socket. */
+  const connectionShared: ConnectionShared = {
+    maxBufferedBytes: config.maxBufferedBytes,
+    maxPendingBytes: config.maxPendingBytes,
+    metrics,
+    logger,
+    admit: (conn, bytes) => {
+      const verdict = conn.limiter.check(bytes)
+      if (verdict !== 'ok') {
+        metrics.rateLimited.inc({ kind: verdict })
+        return refusalReason(config, verdict)
+      }
+      return admitIdentity(conn.identity, bytes)
+    },
+    allowWork: (conn, cost) => allowWork(conn.identity, cost),
+    storedSync: (conn) => registry?.storedFrames(conn.options.docName),
+    onClose: (conn, code, reason) => onConnectionClosed(conn, code, reason)
+  }
+
   /** Counts a refusal at the per-address limit, with a warning at most once a minute. */
   function refusedConnection (ip: string): void {
     metrics.authFailures.inc({ reason: 'TOO_MANY_CONNECTIONS' })
@@ -339,23 +358,14 @@ export function createServer (options: ServerOptions = {}): TandemServer {
 
   function onConnection (ws: WebSocket, docName: string, ip: string, permit: Permit): void {
     const id = nextConnectionId++
-    const identity = identityOf(permit.userId, ip)
-    const perConnection = createAdmitter(config, (kind) => metrics.rateLimited.inc({ kind }))
     const conn = new Connection(ws, {
       id,
       access: permit.access,
       userId: permit.userId,
       ip,
       docName,
-      expiresAtMs: permit.expiresAtMs,
-      maxBufferedBytes: config.maxBufferedBytes,
-      maxPendingBytes: config.maxPendingBytes,
-      metrics,
-      logger,
-      admit: (bytes) => perConnection(bytes) ?? admitIdentity(identity, bytes),
-      allowWork: (cost) => allowWork(identity, cost),
-      storedSync: () => registry?.storedFrames(docName)
-    }, onConnectionClosed)
+      expiresAtMs: permit.expiresAtMs
+    }, connectionShared, connectionLimiter(config))
     connections.add(conn)
     metrics.connections.set(connections.size)
     logger.info({ ...conn.logBindings, access: permit.access }, 'connected')

@@ -24,28 +24,35 @@ export interface SocketGuardOptions {
  * ping bound the socket. Returns a function that removes the guard.
  */
 export function guardSockets (server: HttpServer, options: SocketGuardOptions): () => void {
-  const timers = new WeakMap<Socket, NodeJS.Timeout>()
+  // One record per socket and shared listeners: no closures kept per socket.
+  const guarded = new WeakMap<Socket, { address: string; timer: NodeJS.Timeout | undefined }>()
+  function onSocketClose (this: Socket): void {
+    const entry = guarded.get(this)
+    if (entry === undefined) return
+    guarded.delete(this)
+    clearTimeout(entry.timer)
+    options.counter?.release(entry.address)
+  }
+  function destroyIdle (socket: Socket): void {
+    socket.destroy()
+  }
   const onConnection = (socket: Socket): void => {
     const address = socketAddress(socket)
-    if (options.counter !== null) {
-      if (!options.counter.acquire(address)) {
-        options.onRefused(address)
-        refuse(socket, options.counter)
-        return
-      }
-      const counter = options.counter
-      socket.once('close', () => counter.release(address))
+    if (options.counter !== null && !options.counter.acquire(address)) {
+      options.onRefused(address)
+      refuse(socket, options.counter)
+      return
     }
-    const timer = setTimeout(() => socket.destroy(), options.idleSocketTimeoutMs)
+    const timer = setTimeout(destroyIdle, options.idleSocketTimeoutMs, socket)
     timer.unref()
-    timers.set(socket, timer)
-    socket.once('close', () => clearTimeout(timer))
+    guarded.set(socket, { address, timer })
+    socket.once('close', onSocketClose)
   }
   const onSpoke = (req: IncomingMessage): void => {
-    const timer = timers.get(req.socket as Socket)
-    if (timer !== undefined) {
-      clearTimeout(timer)
-      timers.delete(req.socket as Socket)
+    const entry = guarded.get(req.socket as Socket)
+    if (entry?.timer !== undefined) {
+      clearTimeout(entry.timer)
+      entry.timer = undefined
     }
   }
   server.on('connection', onConnection)

@@ -166,7 +166,7 @@ export class History implements HistoryApi {
         // Through the room, like any client's change: checked against the
         // document's limits, stored, relayed here and to other instances.
         const origin: Origin = options.userId === undefined ? LOCAL_ORIGIN : { kind: 'http', userId: options.userId }
-        room.applyUpdate(update, origin, options.charge)
+        room.applyUpdate(update, origin, options.charge === undefined ? undefined : { allowWork: options.charge })
         await this.stored(room.whenStored())
       }
       this.deps.logger.info({ doc: docName, version: id, backup: backup.id, user: options.userId }, 'version restored')
