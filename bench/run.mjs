@@ -13,6 +13,7 @@ import { SCENARIOS } from './scenarios/index.mjs'
 import { FULL, QUICK } from './lib/params.mjs'
 import { scenarioTable, median } from './lib/report.mjs'
 import { wallMs } from './lib/proc.mjs'
+import { targetSummary } from './lib/targets.mjs'
 
 const argv = process.argv.slice(2)
 const flag = (name) => argv.includes(`--${name}`)
@@ -59,6 +60,7 @@ const ctx = {
   params,
   root: ROOT,
   seq: 0,
+  built: {},
   dataRoot: join(tmpdir(), `tandem-bench-${process.pid}`),
   nodeArgs: (name) => flag('profile') && TARGETS[name].tandem ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []
 }
@@ -83,7 +85,8 @@ const COLUMNS = {
   manydocs: [
     { key: 'perConnKB', label: 'RSS KB/connection', short: 'KB/conn', ratio: true },
     { key: 'rssMB', label: 'RSS MB' },
-    { key: 'connectPerS', label: 'connects+syncs/s' },
+    { key: 'connectPerS', label: 'connects+syncs/s', short: 'connect rate', ratio: true },
+    { key: 'idleCpuPct', label: 'idle CPU % of a core (all connected)', digits: 2 },
     { key: 'delivered', label: 'edits delivered', digits: 2 }
   ],
   storm: [
@@ -102,6 +105,25 @@ const COLUMNS = {
     { key: 'rssMB', label: 'RSS MB after load' },
     { key: 'diskMB', label: 'bytes on disk MB', digits: 2 },
     { key: 'fillPerS', label: 'fill updates/s' }
+  ],
+  build: [
+    { key: 'updatesPerS', label: 'updates/s', short: 'updates/s', ratio: true },
+    { key: 'cpuPerUpdate', label: 'server CPU µs/update (until the disk settled)' },
+    { key: 'relayCpuPerUpdate', label: 'server CPU µs/update while relaying' },
+    { key: 'diskMB', label: 'disk MB after', digits: 2 },
+    { key: 'p99', label: 'relay p99 ms' },
+    { key: 'maxGapMs', label: 'longest silence at the peer ms' },
+    { key: 'settleMs', label: 'disk settled after last delivery ms' },
+    { key: 'rssMB', label: 'RSS MB' },
+    { key: 'genCpu', label: 'load-gen cores', digits: 2 }
+  ],
+  crowd: [
+    { key: 'allMs', label: 'all served ms', short: 'all served', ratio: true },
+    { key: 'p50', label: 'p50 ms' },
+    { key: 'cpuPerClientMs', label: 'server CPU ms per joining client', digits: 2 },
+    { key: 'failed', label: 'failed', digits: 0 },
+    { key: 'docKB', label: 'document KB', digits: 0 },
+    { key: 'genCpu', label: 'load-gen cores (max proc)', digits: 2 }
   ],
   durable: [
     { key: 'relayPerS', label: 'relayed updates/s', short: 'relayed/s', ratio: true },
@@ -127,6 +149,7 @@ const COLUMNS = {
     { key: 'genCpu', label: 'load-gen cores', digits: 2 }
   ]
 }
+COLUMNS.hotdoc = COLUMNS.fanout
 for (const s of SCENARIOS) s.columns = COLUMNS[s.name]
 
 const started = wallMs()
@@ -224,77 +247,3 @@ if (out) {
   console.log(`written to bench/results/${date}.md and bench/results/latest.md`)
 }
 
-// The issue's targets, measured in this run.
-function targetSummary (all) {
-  const f = (v, d = 2) => (v === null || v === undefined || !Number.isFinite(v)) ? '–' : v.toFixed(d)
-  const r = (a, b) => (a === null || b === null || !b) ? null : a / b
-  const tl = 'tandem-leveldb'
-  const rows = []
-  const verdict = (ok) => ok === null ? 'not measured' : ok ? '**met**' : '**missed**'
-  const fo = all.fanout
-  if (fo) {
-    const row = 'K=50, 2000/s'
-    const x = (t) => r(median(fo, t, row, 'cpuPerDelivery'), median(fo, 'raw', row, 'cpuPerDelivery'))
-    const v = x(tl)
-    rows.push(['fan-out K=50, 2,000 upd/s: server CPU µs per delivered update ×raw',
-      `y-ws+LevelDB ${f(x('yws-leveldb'))}×, y-ws mem ${f(x('yws-mem'))}×, Hocuspocus ${f(x('hp-mem'))}×`, '≤ 1.3× raw', `${f(v)}× (mem ${f(x('tandem-mem'))}×)`, verdict(v === null ? null : v <= 1.3)])
-    const row2 = 'K=200, 2000/s'
-    const d = (t) => r(median(fo, t, row2, 'deliveriesPerS'), median(fo, 'raw', row2, 'deliveriesPerS'))
-    const p = (t) => r(median(fo, t, row2, 'p99'), median(fo, 'raw', row2, 'p99'))
-    const g = (t) => median(fo, t, row2, 'rssGrowthMB')
-    const dv = d(tl); const pv = p(tl)
-    rows.push(['fan-out K=200, 2,000 upd/s (overload): deliveries/s ×raw, p99 ×raw, RSS growth in window',
-      `y-ws ${f(d('yws-mem'))}× / p99 ${f(median(fo, 'yws-mem', row2, 'p99') / 1000)} s; Hocuspocus ${f(d('hp-mem'))}× / p99 ${f(median(fo, 'hp-mem', row2, 'p99') / 1000)} s`,
-      '≥ 0.9× raw, p99 ≤ 2× raw, memory bounded', `${f(dv)}×, p99 ${f(pv)}× raw, +${f(g(tl), 1)} MB`,
-      verdict(dv === null ? null : dv >= 0.9 && pv !== null && pv <= 2 && g(tl) < 50)])
-  }
-  const md = all.manydocs
-  if (md) {
-    const row = [...(md.values().next().value?.keys() ?? [])][0]
-    const k = (t) => median(md, t, row, 'perConnKB')
-    rows.push([`RSS per connection, ${row}`, `y-ws ${f(k('yws-mem'), 1)} KB, Hocuspocus ${f(k('hp-mem'), 1)} KB, raw ${f(k('raw'), 1)} KB`, '≤ 8 KB',
-      `${f(k(tl), 1)} KB (mem ${f(k('tandem-mem'), 1)} KB)`, verdict(k(tl) === null ? null : k(tl) <= 8)])
-  }
-  const st = all.storm
-  if (st) {
-    const row = [...(st.values().next().value?.keys() ?? [])][0]
-    const a = (t) => median(st, t, row, 'allMs')
-    const o = (t) => median(st, t, row, 'overflows')
-    rows.push([`storm, ${row}: all synced / listen overflows`, `y-ws ${f(a('yws-mem'), 0)} ms / ${f(o('yws-mem'), 0)}, Hocuspocus ${f(a('hp-mem'), 0)} ms / ${f(o('hp-mem'), 0)}, raw ${f(a('raw'), 0)} ms / ${f(o('raw'), 0)}`,
-      '≤ 500 ms, 0 overflows', `${f(a(tl), 0)} ms / ${f(o(tl), 0)}`, verdict(a(tl) === null ? null : a(tl) <= 500 && o(tl) === 0)])
-  }
-  const cl = all.coldload
-  if (cl) {
-    const row = [...(cl.values().next().value?.keys() ?? [])][0]
-    const s = (t) => median(cl, t, row, 'syncMs')
-    const c = (t) => median(cl, t, row, 'firstShare')
-    rows.push([`cold load, ${row}: first sync step 2 / share of content in it`, `y-ws+LevelDB ${f(s('yws-leveldb'), 0)} ms / ${f(c('yws-leveldb'))}, Hocuspocus+SQLite ${f(s('hp-sqlite'), 0)} ms / ${f(c('hp-sqlite'))}`,
-      '≤ 200 ms, synced only after load', `${f(s(tl), 0)} ms / ${f(c(tl))}`, verdict(s(tl) === null ? null : s(tl) <= 200 && c(tl) === 1)])
-  }
-  const du = all.durable
-  if (du) {
-    const rows1 = [...(du.values().next().value?.keys() ?? [])]
-    const [one, multi] = rows1
-    const v = (t, row, k) => median(du, t, row, k)
-    const lag = v(tl, one, 'lagMs')
-    rows.push([`durable as fast as relayed (${one}): durable updates/s, disk lag behind the relay`,
-      `y-ws+LevelDB ${f(v('yws-leveldb', one, 'durablePerS'), 0)}/s, lag ${f(v('yws-leveldb', one, 'lagMs'), 0)} ms; Hocuspocus+SQLite ${f(v('hp-sqlite', one, 'durablePerS'), 0)}/s, lag ${f(v('hp-sqlite', one, 'lagMs'), 0)} ms; raw relays ${f(v('raw', one, 'relayPerS'), 0)}/s`,
-      'lag ≤ 100 ms', `${f(v(tl, one, 'durablePerS'), 0)}/s, lag ${f(lag, 0)} ms`, verdict(lag === null ? null : lag <= 100)])
-    if (multi) {
-      const m = v(tl, multi, 'durablePerS')
-      rows.push([`durable updates/s, ${multi}`, `raw relays ${f(v('raw', multi, 'relayPerS'), 0)}/s with the same generator`,
-        '≥ 60k/s', `${f(m, 0)}/s`, verdict(m === null ? null : m >= 60000)])
-    }
-  }
-  const ki = all.kill
-  if (ki) {
-    const rowsK = [...(ki.values().next().value?.keys() ?? [])]
-    const row = rowsK[rowsK.length - 1]
-    const l = (t) => `${f(median(ki, t, row, 'lost'), 0)}/${f(median(ki, t, row, 'seen'), 0)}`
-    const lv = median(ki, tl, row, 'lost')
-    rows.push([`kill -9 after a peer received, ${row}: lost/seen`, `y-ws+LevelDB ${l('yws-leveldb')}, Hocuspocus+SQLite ${l('hp-sqlite')}`, '0 lost', l(tl), verdict(lv === null ? null : lv === 0)])
-  }
-  const lines = ['## Targets (issue 7), this run', '', '| scenario | others, measured in this run | target for tandem | tandem | verdict |', '|---|---|---|---|---|']
-  for (const row of rows) lines.push(`| ${row.join(' | ')} |`)
-  return lines.join('\n')
-}

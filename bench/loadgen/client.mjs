@@ -9,6 +9,7 @@ import { wallMs } from '../lib/proc.mjs'
 const EMPTY_STATE_VECTOR = Y.encodeStateVector(new Y.Doc())
 const EMPTY_UPDATE = Y.encodeStateAsUpdate(new Y.Doc())
 const WRITER_DOC_EDITS = 2000
+const MARK_LENGTH = markText(0, 0).length
 
 export class BenchClient {
   /**
@@ -20,6 +21,9 @@ export class BenchClient {
    * @param {(sentMicros:number, writerId:number, client:BenchClient)=>void} [o.onMark]  for every mark in a live update
    * @param {(client:BenchClient, marks:number)=>void} [o.onSynced]  first sync step 2 (marks it held)
    * @param {(client:BenchClient)=>void} [o.onClose]
+   * @param {boolean} [o.random]  insert each edit at a random mark boundary of one growing text (the
+   *   shape of collaborative text: many small items at random positions) instead of appending
+   * @param {(client:BenchClient, bytes:number, syncType:number)=>void} [o.onSyncBytes]  payload bytes of every sync frame
    */
   constructor (o) {
     this.docName = o.docName
@@ -28,6 +32,8 @@ export class BenchClient {
     this.onMark = o.onMark
     this.onSynced = o.onSynced
     this.onClose = o.onClose
+    this.random = o.random === true
+    this.onSyncBytes = o.onSyncBytes
     this.synced = false
     this.syncedAt = 0
     this.received = 0 // marks in live updates, own echoes excluded
@@ -57,6 +63,7 @@ export class BenchClient {
   _message (buf) {
     const f = parseFrameFast(this.dialect, buf)
     if (f.kind !== 'sync') return
+    if (this.onSyncBytes !== undefined && f.syncType !== SYNC_STEP1) this.onSyncBytes(this, buf.length - f.offset, f.syncType)
     if (f.syncType === SYNC_UPDATE) {
       scanMarks(buf, f.offset, (t, w) => {
         if (w === this.id) { this.echoes++; return }
@@ -80,7 +87,7 @@ export class BenchClient {
   write () {
     // A fresh doc (new Yjs client id) every WRITER_DOC_EDITS edits: appending
     // to one ever-growing merged string makes the writer, not the server, slow.
-    if (this.ydoc !== null && this.sent % WRITER_DOC_EDITS === 0) {
+    if (this.ydoc !== null && !this.random && this.sent % WRITER_DOC_EDITS === 0) {
       this.ydoc.destroy()
       this.ydoc = null
     }
@@ -89,7 +96,10 @@ export class BenchClient {
       this.ytext = this.ydoc.getText('t')
       this.ydoc.on('update', (u) => { this.lastUpdate = u })
     }
-    this.ytext.insert(this.ytext.length, markText(wallMs() * 1000, this.id))
+    // Random positions land on mark boundaries, so no later edit splits a mark
+    // and every stored mark can still be found by scanning the bytes.
+    const at = this.random ? MARK_LENGTH * Math.floor(Math.random() * (this.ytext.length / MARK_LENGTH + 1)) : this.ytext.length
+    this.ytext.insert(at, markText(wallMs() * 1000, this.id))
     this.ws.send(encodeSync(this.dialect, this.docName, SYNC_UPDATE, this.lastUpdate))
     this.sent++
   }

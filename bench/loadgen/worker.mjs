@@ -7,8 +7,10 @@
 import { BenchClient } from './client.mjs'
 import { createHistogram, record } from '../lib/stats.mjs'
 import { sleep, wallMs } from '../lib/proc.mjs'
+import { readFileSync } from 'node:fs'
+import { encodeSync, SYNC_UPDATE } from './wire.mjs'
 
-const jobs = { fanout, manydocs, storm, stream, kill, count }
+const jobs = { fanout, manydocs, storm, stream, kill, count, build, seed, crowd }
 
 let state = null
 process.on('disconnect', () => process.exit(0))
@@ -142,12 +144,14 @@ function manydocs (p) {
           makers.push(() => new BenchClient({ url: p.url, docName: `${p.prefix}-${d}`, dialect: p.dialect, id: k }))
         }
       }
+      const t0 = wallMs()
       clients = await openAll(makers, p.concurrency, p.timeoutMs)
+      const connectMs = wallMs() - t0
       for (let i = 0; i < clients.length; i += p.perDoc) clients[i].write()
       const expected = clients.length - clients.length / p.perDoc
       const got = () => clients.reduce((n, c) => n + c.received, 0)
       try { await until(() => got() >= expected, 10_000, 'deliveries', 20) } catch {}
-      return { connected: clients.length, delivered: got(), expected }
+      return { connected: clients.length, connectMs, delivered: got(), expected }
     },
     async go () {
       for (const c of clients) c.close()
@@ -321,6 +325,138 @@ function count (p) {
       }
       c.close()
       return result
+    }
+  }
+}
+
+// (7) build: `writers` clients insert marked edits at random positions of
+// their text in one document, `n` in all, at most `window` in flight; one
+// peer receives everything and records latency and the longest silence.
+function build (p) {
+  const writers = []
+  let peer
+  const hist = createHistogram()
+  let lastAt = 0
+  let prevAt = 0
+  let maxGapMs = 0
+  return {
+    async setup () {
+      peer = new BenchClient({
+        url: p.url,
+        docName: p.docName,
+        dialect: p.dialect,
+        id: 99_999,
+        onMark: (sent, _w, c) => {
+          const now = wallMs()
+          record(hist, now * 1000 - sent)
+          if (prevAt !== 0) maxGapMs = Math.max(maxGapMs, now - prevAt)
+          prevAt = now
+          if (c.received === p.n) lastAt = now
+        }
+      })
+      for (let w = 0; w < p.writers; w++) writers.push(new BenchClient({ url: p.url, docName: p.docName, dialect: p.dialect, id: 1 + w, random: true }))
+      await until(() => peer.synced && writers.every((x) => x.synced), 20_000, 'build clients sync')
+      return {}
+    },
+    async go (t0) {
+      await waitUntilWall(t0)
+      const start = wallMs()
+      prevAt = start
+      const deadline = start + p.timeoutMs
+      let sent = 0
+      let next = 0
+      await new Promise((resolve) => {
+        const pump = () => {
+          if (wallMs() > deadline || peer.closed || peer.received >= p.n) { resolve(); return }
+          let burst = 0
+          while (sent < p.n && sent - peer.received < p.window && burst < 256) {
+            const w = writers[next++ % writers.length]
+            if (w.closed || w.buffered > 1 << 20) break
+            w.write()
+            sent++
+            burst++
+          }
+          if (burst === 0 || sent >= p.n) setTimeout(pump, 1)
+          else setImmediate(pump)
+        }
+        pump()
+      })
+      const complete = peer.received >= p.n
+      for (const w of writers) w.close()
+      peer.close()
+      return { start, lastAt: complete ? lastAt : null, received: peer.received, sent, complete, hist: Array.from(hist), maxGapMs }
+    }
+  }
+}
+
+// (8) seed: send one stored update (a whole document) and keep the socket
+// open until a fresh client is served all of it (at least `expectedBytes`).
+function seed (p) {
+  let writer
+  return {
+    hold: true,
+    async setup () {
+      writer = new BenchClient({ url: p.url, docName: p.docName, dialect: p.dialect, id: 1 })
+      await until(() => writer.synced, 20_000, 'seed client sync')
+      return {}
+    },
+    async go () {
+      writer.ws.send(encodeSync(p.dialect, p.docName, SYNC_UPDATE, readFileSync(p.file)))
+      const deadline = wallMs() + p.timeoutMs
+      for (let attempt = 0; attempt < 200 && wallMs() < deadline; attempt++) {
+        let bytes = 0
+        const checker = new BenchClient({ url: p.url, docName: p.docName, dialect: p.dialect, id: 2, onSyncBytes: (_c, n) => { bytes += n } })
+        try { await until(() => bytes >= p.expectedBytes, 2000, 'seeded document', 20) } catch {}
+        checker.close()
+        if (bytes >= p.expectedBytes) return { served: bytes }
+        await sleep(200)
+      }
+      throw new Error(`the seeded document was not served whole within ${p.timeoutMs} ms`)
+    }
+  }
+}
+
+// (9) crowd: `clients` open one document in the same tick; each counts when
+// it has received at least `expectedBytes` of sync payload (a whole first
+// reply, or an empty reply and the content as updates). With `holder`, one
+// client keeps the document open beforehand.
+function crowd (p) {
+  let holder = null
+  return {
+    async setup () {
+      if (p.holder) {
+        let bytes = 0
+        holder = new BenchClient({ url: p.url, docName: p.docName, dialect: p.dialect, id: 99_997, onSyncBytes: (_c, n) => { bytes += n } })
+        await until(() => bytes >= p.expectedBytes, 30_000, 'holder served the document', 10)
+      }
+      return {}
+    },
+    async go (t0) {
+      await waitUntilWall(t0)
+      const start = t0
+      const clients = []
+      const doneAt = new Array(p.clients).fill(0)
+      const bytes = new Array(p.clients).fill(0)
+      for (let i = 0; i < p.clients; i++) {
+        clients.push(new BenchClient({
+          url: p.url,
+          docName: p.docName,
+          dialect: p.dialect,
+          id: (p.firstClient ?? 0) + i + 10,
+          onSyncBytes: (_c, n) => {
+            bytes[i] += n
+            if (doneAt[i] === 0 && bytes[i] >= p.expectedBytes) doneAt[i] = wallMs()
+          }
+        }))
+      }
+      let timedOut = false
+      try {
+        await until(() => clients.every((c, i) => doneAt[i] !== 0 || c.closed), p.timeoutMs, 'crowd served', 5)
+      } catch { timedOut = true }
+      const times = doneAt.filter((t) => t !== 0).map((t) => t - start).sort((a, b) => a - b)
+      for (const c of clients) c.close()
+      if (holder !== null) holder.close()
+      return { times, failed: p.clients - times.length, timedOut, bytes: bytes.reduce((a, b) => a + b, 0) }
     }
   }
 }

@@ -2,9 +2,11 @@
 // repetition for one target and returns rows of metrics; the runner repeats,
 // alternates targets and summarises.
 import { join } from 'node:path'
-import { rmSync, existsSync } from 'node:fs'
+import { rmSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { gunzipSync } from 'node:zlib'
+import * as Y from 'yjs'
 import { execFileSync } from 'node:child_process'
-import { startServer, TARGETS } from '../servers/targets.mjs'
+import { startServer, TARGETS, ROOT } from '../servers/targets.mjs'
 import { drive } from '../lib/drive.mjs'
 import { startRedis, redisAvailable } from '../servers/redis.mjs'
 import { cpuMicros, rssBytes, listenCounters, dirBytes, dirSignature, sleep, wallMs } from '../lib/proc.mjs'
@@ -43,62 +45,70 @@ function window (pid, t0, fromMs, toMs) {
   return done
 }
 
+async function fanoutRows (ctx, name, p, label) {
+  const server = await start(ctx, name, fresh(ctx, name, label))
+  const rows = []
+  try {
+    for (const cfg of p.configs) {
+      const docName = `${label}-${cfg.clients}-${cfg.rate}`
+      const windowMs = cfg.windowMs ?? p.windowMs
+      const counts = split(cfg.clients, Math.min(p.processes, cfg.clients))
+      let firstId = 0
+      const paramsList = counts.map((n) => {
+        const x = { url: server.url, dialect: TARGETS[name].dialect, docName, clients: n, firstId, rate: (cfg.rate * n) / cfg.clients, warmupMs: p.warmupMs, windowMs }
+        firstId += n
+        return x
+      })
+      let sampled
+      const run = await drive('fanout', paramsList, {
+        hooks: { started: (t0) => { sampled = window(server.pid, t0, p.warmupMs, p.warmupMs + windowMs) } }
+      })
+      const w = await sampled
+      const hist = createHistogram()
+      let delivered = 0
+      let sent = 0
+      for (const r of run.results) {
+        mergeInto(hist, r.hist)
+        delivered += r.inWindow
+        sent += r.sentInWindow
+      }
+      const seconds = windowMs / 1000
+      const cpuUs = w.cpu1 - w.cpu0
+      rows.push({
+        row: `K=${cfg.clients}, ${cfg.rate}/s`,
+        metrics: {
+          cpuPerDelivery: delivered > 0 ? cpuUs / delivered : null,
+          deliveriesPerS: delivered / seconds,
+          expectedPerS: (sent * (cfg.clients - 1)) / seconds,
+          p50: quantileMs(hist, 0.5),
+          p99: quantileMs(hist, 0.99),
+          serverCpu: cpuUs / 1000 / windowMs,
+          rssMB: w.rss1 / MB,
+          rssGrowthMB: (w.rss1 - w.rss0) / MB,
+          genCpu: Math.max(...run.loadgenCpu)
+        }
+      })
+      // Let the server drop the closed sockets and the room before the next load.
+      await sleep(150)
+    }
+  } finally {
+    await server.stop()
+  }
+  return rows
+}
+
 export const fanout = {
   name: 'fanout',
   title: '(1) Fan-out: one document, K clients, every client writes its share of the total rate',
   applies: () => true,
-  async measure (ctx, name) {
-    const p = ctx.params.fanout
-    const server = await start(ctx, name, fresh(ctx, name, 'fanout'))
-    const rows = []
-    try {
-      for (const cfg of p.configs) {
-        const docName = `fanout-${cfg.clients}-${cfg.rate}`
-        const windowMs = cfg.windowMs ?? p.windowMs
-        const counts = split(cfg.clients, Math.min(p.processes, cfg.clients))
-        let firstId = 0
-        const paramsList = counts.map((n) => {
-          const x = { url: server.url, dialect: TARGETS[name].dialect, docName, clients: n, firstId, rate: (cfg.rate * n) / cfg.clients, warmupMs: p.warmupMs, windowMs }
-          firstId += n
-          return x
-        })
-        let sampled
-        const run = await drive('fanout', paramsList, {
-          hooks: { started: (t0) => { sampled = window(server.pid, t0, p.warmupMs, p.warmupMs + windowMs) } }
-        })
-        const w = await sampled
-        const hist = createHistogram()
-        let delivered = 0
-        let sent = 0
-        for (const r of run.results) {
-          mergeInto(hist, r.hist)
-          delivered += r.inWindow
-          sent += r.sentInWindow
-        }
-        const seconds = windowMs / 1000
-        const cpuUs = w.cpu1 - w.cpu0
-        rows.push({
-          row: `K=${cfg.clients}, ${cfg.rate}/s`,
-          metrics: {
-            cpuPerDelivery: delivered > 0 ? cpuUs / delivered : null,
-            deliveriesPerS: delivered / seconds,
-            expectedPerS: (sent * (cfg.clients - 1)) / seconds,
-            p50: quantileMs(hist, 0.5),
-            p99: quantileMs(hist, 0.99),
-            serverCpu: cpuUs / 1000 / windowMs,
-            rssMB: w.rss1 / MB,
-            rssGrowthMB: (w.rss1 - w.rss0) / MB,
-            genCpu: Math.max(...run.loadgenCpu)
-          }
-        })
-        // Let the server drop the closed sockets and the room before the next load.
-        await sleep(150)
-      }
-    } finally {
-      await server.stop()
-    }
-    return rows
-  }
+  measure: (ctx, name) => fanoutRows(ctx, name, ctx.params.fanout, 'fanout')
+}
+
+export const hotdoc = {
+  name: 'hotdoc',
+  title: '(10) One hot document: 1,000 clients on one document, 200 updates/s in total',
+  applies: (name, ctx) => ctx.params.hotdoc.targets.includes(name),
+  measure: (ctx, name) => fanoutRows(ctx, name, ctx.params.hotdoc, 'hotdoc')
 }
 
 export const manydocs = {
@@ -114,17 +124,23 @@ export const manydocs = {
       let rss1 = null
       let connected = 0
       let delivered = 0
-      const t = wallMs()
       let connectMs = 0
+      let idleCpuPct = null
       await drive('manydocs', [{ url: server.url, dialect: TARGETS[name].dialect, prefix: 'many', docs: p.docs, perDoc: p.perDoc, concurrency: p.concurrency, timeoutMs: 120_000 }], {
         setupTimeoutMs: 150_000,
         hooks: {
           ready: async ([info]) => {
-            connectMs = wallMs() - t
+            connectMs = info.connectMs
             connected = info.connected
             delivered = info.delivered / Math.max(1, info.expected)
             await sleep(p.settleMs)
             rss1 = rssBytes(server.pid)
+            if (p.idleMs > 0 && p.idleTargets.includes(name)) {
+              const cpu0 = cpuMicros(server.pid)
+              const t0 = wallMs()
+              await sleep(p.idleMs)
+              idleCpuPct = (cpuMicros(server.pid) - cpu0) / 10 / (wallMs() - t0)
+            }
           }
         }
       })
@@ -134,6 +150,7 @@ export const manydocs = {
           perConnKB: (rss1 - rss0) / connected / 1024,
           rssMB: rss1 / MB,
           connectPerS: connected / (connectMs / 1000),
+          idleCpuPct,
           delivered
         }
       }]
@@ -196,26 +213,76 @@ async function settleDisk (dir, { quietMs, minMs, maxMs, since }) {
   return { changedAt }
 }
 
+/**
+ * Builds one document from `n` marked edits by `writers` clients at random
+ * positions on a fresh server, then waits for its data directory to settle.
+ * Server CPU counts until the disk settled, so background compaction is in it.
+ */
+async function runBuild (ctx, name, n, { keep = false } = {}) {
+  const p = ctx.params.build
+  const dataDir = fresh(ctx, name, `build-${n}`)
+  const server = await start(ctx, name, dataDir)
+  let metrics
+  try {
+    let cpu0 = null
+    const run = await drive('build', [{ url: server.url, dialect: TARGETS[name].dialect, docName: 'build', writers: p.writers, n, window: p.window, timeoutMs: p.timeoutMs }], {
+      runTimeoutMs: p.timeoutMs + 10_000,
+      hooks: { started: () => { cpu0 = cpuMicros(server.pid) } }
+    })
+    const r = run.results[0]
+    if (!r.complete) throw new Error(`build of ${n} incomplete: ${r.received}/${n} received`)
+    const relayCpu = cpuMicros(server.pid) - cpu0
+    const settled = await settleDisk(dataDir, { quietMs: 1000, minMs: p.settleMinMs, maxMs: 60_000, since: r.lastAt })
+    const cpuUs = cpuMicros(server.pid) - cpu0
+    metrics = {
+      updatesPerS: n / ((r.lastAt - r.start) / 1000),
+      cpuPerUpdate: cpuUs / n,
+      relayCpuPerUpdate: relayCpu / n,
+      diskMB: dirBytes(dataDir) / MB,
+      p99: quantileMs(r.hist, 0.99),
+      maxGapMs: r.maxGapMs,
+      settleMs: settled.changedAt - r.lastAt,
+      rssMB: rssBytes(server.pid) / MB,
+      genCpu: Math.max(...run.loadgenCpu)
+    }
+  } finally {
+    await server.stop()
+  }
+  if (!keep) rmSync(dataDir, { recursive: true, force: true })
+  return { dataDir, metrics }
+}
+
+export const build = {
+  name: 'build',
+  title: '(7) Building a heavily edited document: 4 writers insert small edits at random positions, as fast as a peer receives them',
+  applies: (name, ctx) => ctx.params.build.targets.includes(name),
+  async measure (ctx, name) {
+    const p = ctx.params.build
+    const sizes = TARGETS[name].tandem ? p.sizes : p.compareSizes
+    const rows = []
+    for (const n of sizes) {
+      // The cold-load scenario opens the last build of its size after a restart.
+      const keep = n === ctx.params.coldload.updates
+      const { dataDir, metrics } = await runBuild(ctx, name, n, { keep })
+      if (keep) {
+        if (ctx.built[name]) rmSync(ctx.built[name].dataDir, { recursive: true, force: true })
+        ctx.built[name] = { dataDir, metrics }
+      }
+      rows.push({ row: `${n.toLocaleString('en-US')} updates`, metrics })
+    }
+    return rows
+  }
+}
+
 export const coldload = {
   name: 'coldload',
-  title: '(4) Cold load: a document of many small stored updates, opened after a restart',
+  title: '(4) Cold load: the document built from 100,000 edits at random positions, opened by a fresh client after a restart',
   applies: persistentOnly,
   async prepare (ctx, name) {
     const p = ctx.params.coldload
-    const dataDir = fresh(ctx, name, 'coldload')
-    const server = await start(ctx, name, dataDir)
-    let fill
-    try {
-      const run = await drive('stream', [{ url: server.url, dialect: TARGETS[name].dialect, docName: 'cold', writers: 1, firstWriter: 0, n: p.updates, window: 5000, timeoutMs: 240_000 }], { runTimeoutMs: 250_000 })
-      const r = run.results[0]
-      if (!r.complete) throw new Error(`fill incomplete: ${r.received}/${p.updates}`)
-      // Hocuspocus stores 2 s after the last change: wait for the directory to settle.
-      const settled = await settleDisk(dataDir, { quietMs: 1000, minMs: p.settleMinMs, maxMs: 30_000, since: r.lastAt })
-      fill = { fillPerS: p.updates / ((r.lastAt - r.start) / 1000), settleMs: settled.changedAt - r.lastAt }
-    } finally {
-      await server.stop()
-    }
-    return { dataDir, ...fill, diskMB: dirBytes(dataDir) / MB }
+    const built = ctx.built[name] ?? await runBuild(ctx, name, p.updates, { keep: true })
+    delete ctx.built[name]
+    return { dataDir: built.dataDir, diskMB: built.metrics.diskMB, fillPerS: built.metrics.updatesPerS }
   },
   async measure (ctx, name, prepared) {
     const p = ctx.params.coldload
@@ -223,13 +290,12 @@ export const coldload = {
     const server = await start(ctx, name, prepared.dataDir)
     const startMs = wallMs() - t
     try {
-      const run = await drive('count', [{ url: server.url, dialect: TARGETS[name].dialect, docName: 'cold', expected: p.updates, quietMs: p.quietMs, timeoutMs: 30_000 }], { runTimeoutMs: 40_000 })
+      const run = await drive('count', [{ url: server.url, dialect: TARGETS[name].dialect, docName: 'build', expected: p.updates, quietMs: p.quietMs, timeoutMs: 30_000 }], { runTimeoutMs: 40_000 })
       const r = run.results[0]
       return [{
-        row: `${p.updates} updates`,
+        row: `${p.updates.toLocaleString('en-US')} updates`,
         metrics: {
           syncMs: r.firstSyncMs,
-          firstComplete: r.firstMarks === p.updates ? 1 : 0,
           firstShare: r.firstMarks / p.updates,
           completeMs: r.completeMs,
           rssMB: rssBytes(server.pid) / MB,
@@ -243,6 +309,100 @@ export const coldload = {
     }
   }
 }
+
+const TRACE = 'automerge-paper.json.gz'
+const tracesDir = () => process.env.TANDEM_TRACES ?? join(ROOT, '..', 'shared', 'traces')
+
+/** The automerge-paper trace replayed into one Y.Doc, written once per run as one update. */
+function traceSnapshot (ctx) {
+  if (ctx.trace) return ctx.trace
+  const trace = JSON.parse(gunzipSync(readFileSync(join(tracesDir(), TRACE))).toString('utf8'))
+  const doc = new Y.Doc()
+  const text = doc.getText('text')
+  if (trace.startContent) text.insert(0, trace.startContent)
+  for (const txn of trace.txns) {
+    doc.transact(() => {
+      for (const [pos, del, ins] of txn.patches) {
+        if (del > 0) text.delete(pos, del)
+        if (ins !== '') text.insert(pos, ins)
+      }
+    })
+  }
+  if (text.toString() !== trace.endContent) throw new Error('the trace did not replay to its end content')
+  const update = Y.encodeStateAsUpdate(doc)
+  const file = join(ctx.dataRoot, 'automerge-paper.update')
+  writeFileSync(file, update)
+  ctx.trace = { file, bytes: update.byteLength, edits: trace.txns.length }
+  return ctx.trace
+}
+
+export const crowd = {
+  name: 'crowd',
+  title: '(8) A crowd opening a big document: 500 clients join the automerge-paper document in the same tick',
+  applies: (name, ctx) => ctx.params.crowd.targets.includes(name),
+  skipReason () {
+    return existsSync(join(tracesDir(), TRACE)) ? null : `${join(tracesDir(), TRACE)} not found (set TANDEM_TRACES to the folder holding it)`
+  },
+  async prepare (ctx, name) {
+    const trace = traceSnapshot(ctx)
+    if (!TARGETS[name].persistent) return { trace }
+    const dataDir = fresh(ctx, name, 'crowd')
+    const server = await start(ctx, name, dataDir)
+    try {
+      const t = wallMs()
+      await drive('seed', [{ url: server.url, dialect: TARGETS[name].dialect, docName: 'paper', file: trace.file, expectedBytes: trace.bytes * EXPECTED_SHARE, timeoutMs: 30_000 }], {
+        runTimeoutMs: 40_000,
+        // Hocuspocus stores 2 s after the last change, while a client is still connected.
+        hooks: { results: () => settleDisk(dataDir, { quietMs: 1000, minMs: 2500, maxMs: 30_000, since: t }) }
+      })
+    } finally {
+      await server.stop()
+    }
+    return { trace, dataDir }
+  },
+  async measure (ctx, name, prepared) {
+    const p = ctx.params.crowd
+    const { trace } = prepared
+    const server = TARGETS[name].persistent
+      ? await start(ctx, name, prepared.dataDir)
+      : await startServer(name, { dataDir: fresh(ctx, name, 'crowd'), nodeArgs: ctx.nodeArgs(name), extraArgs: ['--snapshot', trace.file] })
+    const rows = []
+    try {
+      for (const holder of [false, true]) {
+        let firstClient = 0
+        const paramsList = split(p.clients, p.processes).map((n) => {
+          const x = { url: server.url, dialect: TARGETS[name].dialect, docName: 'paper', clients: n, firstClient, expectedBytes: trace.bytes * EXPECTED_SHARE, holder: holder && firstClient === 0, timeoutMs: p.timeoutMs }
+          firstClient += n
+          return x
+        })
+        let cpu0 = null
+        const run = await drive('crowd', paramsList, { runTimeoutMs: p.timeoutMs + 10_000, hooks: { started: () => { cpu0 = cpuMicros(server.pid) } } })
+        const cpuUs = cpuMicros(server.pid) - cpu0
+        const times = run.results.flatMap((r) => r.times).sort((a, b) => a - b)
+        const failed = run.results.reduce((n, r) => n + r.failed, 0)
+        const at = (q) => times.length ? times[Math.min(times.length - 1, Math.floor(times.length * q))] : null
+        rows.push({
+          row: holder ? 'document open' : 'first open after a restart',
+          metrics: {
+            allMs: failed === 0 && times.length ? times[times.length - 1] : null,
+            p50: at(0.5),
+            cpuPerClientMs: cpuUs / 1000 / p.clients,
+            failed,
+            docKB: trace.bytes / 1024,
+            genCpu: Math.max(...run.loadgenCpu)
+          }
+        })
+        await sleep(300)
+      }
+    } finally {
+      await server.stop()
+    }
+    return rows
+  }
+}
+
+// Servers encode the same document to slightly different lengths.
+const EXPECTED_SHARE = 0.95
 
 export const durable = {
   name: 'durable',
@@ -390,4 +550,4 @@ export const redis = {
   }
 }
 
-export const SCENARIOS = [fanout, manydocs, storm, coldload, durable, kill, redis]
+export const SCENARIOS = [fanout, manydocs, storm, build, coldload, crowd, durable, kill, redis, hotdoc]

@@ -1,9 +1,13 @@
 // The physical limit for a relay: a `ws` server with no Yjs. Every frame goes
 // to every other socket on the same URL path; a sync step 1 is answered with
 // an empty sync step 2 so that clients count as synced.
-//   node bench/servers/relay.mjs --port P [--host H]
+// With --snapshot, sync step 1 is answered with that file's bytes as the
+// step 2 payload instead: the cost of sending a stored document and nothing more.
+//   node bench/servers/relay.mjs --port P [--host H] [--snapshot FILE]
 import http from 'node:http'
+import { readFileSync } from 'node:fs'
 import { WebSocketServer } from 'ws'
+import * as encoding from 'lib0/encoding'
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`)
@@ -14,6 +18,16 @@ const port = Number(arg('port', '0'))
 
 // [messageSync, syncStep2, length 2, empty update (0 structs, 0 deletes)]
 const EMPTY_STEP2 = Buffer.from([0, 1, 2, 0, 0])
+const snapshot = arg('snapshot', null)
+const STEP2 = snapshot === null ? EMPTY_STEP2 : step2(readFileSync(snapshot))
+
+function step2 (update) {
+  const e = encoding.createEncoder()
+  encoding.writeVarUint(e, 0)
+  encoding.writeVarUint(e, 1)
+  encoding.writeVarUint8Array(e, update)
+  return Buffer.from(encoding.toUint8Array(e))
+}
 const rooms = new Map()
 
 const server = http.createServer((req, res) => {
@@ -34,7 +48,7 @@ function join (ws, path) {
   room.add(ws)
   ws.on('message', (data, isBinary) => {
     if (data.length >= 2 && data[0] === 0 && data[1] === 0) {
-      ws.send(EMPTY_STEP2)
+      ws.send(STEP2)
       return
     }
     for (const peer of room) {
