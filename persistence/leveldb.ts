@@ -174,9 +174,10 @@ export class LeveldbPersistence implements Persistence, VersionStore {
    * transaction, merged off the event loop (a large document takes hundreds
    * of milliseconds, during which stores would otherwise wait in the queue
    * and nothing would be relayed), then written in a second one: the merged
-   * row goes after whatever was stored meanwhile (Yjs updates apply in any
-   * order), and exactly the merged rows are deleted, unless the document was
-   * deleted in between.
+   * row replaces the newest row it merged, so rows stored meanwhile (which
+   * build on it) stay after it and a load applies every row after the rows
+   * it builds on. Exactly the merged rows are replaced, unless the document
+   * was deleted in between.
    */
   async compact (docName: string): Promise<void> {
     const entries: Array<{ key: unknown[]; value: Uint8Array }> = await this.tx((db) => getLevelUpdatesEntries(db, docName))
@@ -190,15 +191,12 @@ export class LeveldbPersistence implements Persistence, VersionStore {
       const present = new Set(now.map(({ key }) => key[3] as number))
       // Deleted meanwhile (or compacted by someone else): nothing to replace.
       if (!entries.every(({ key }) => present.has(key[3] as number))) return
-      const last = now[now.length - 1].key[3] as number
-      const clock = Math.max(this.clocks.get(docName) ?? 0, last + 1)
+      const newest = entries[entries.length - 1].key[3] as number
       await db.batch([
-        { type: 'put', key: updateKey(docName, clock), value: Buffer.from(merged.buffer, merged.byteOffset, merged.byteLength) },
-        { type: 'put', key: stateVectorKey(docName), value: encodeStoredStateVector(stateVector, clock) },
-        ...entries.map(({ key }) => ({ type: 'del', key }))
+        ...entries.slice(0, -1).map(({ key }) => ({ type: 'del', key })),
+        { type: 'put', key: updateKey(docName, newest), value: Buffer.from(merged.buffer, merged.byteOffset, merged.byteLength) },
+        { type: 'put', key: stateVectorKey(docName), value: encodeStoredStateVector(stateVector, newest) }
       ])
-      // Stores are serialized with this transaction, so nothing can have used `clock`.
-      this.clocks.set(docName, clock + 1)
     })
   }
 

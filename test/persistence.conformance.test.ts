@@ -72,6 +72,19 @@ function edit (w: Writer, n: number, tag: string): void {
   }
 }
 
+/**
+ * Rows must come back in an order where each builds only on rows before it:
+ * a row applied before what it builds on is kept pending by Yjs, and every
+ * later row is then merged into it (a load that grows with the square of the rows).
+ */
+function expectInOrder (updates: Uint8Array[]): void {
+  const doc = new Y.Doc()
+  updates.forEach((u, i) => {
+    Y.applyUpdate(doc, u)
+    expect(doc.store.pendingStructs, `row ${i} of ${updates.length} builds on a later row`).toBeNull()
+  })
+}
+
 function replay (updates: Uint8Array[]): Y.Doc {
   const doc = new Y.Doc()
   for (const u of updates) Y.applyUpdate(doc, u)
@@ -221,6 +234,7 @@ export function persistenceConformance (factory: AdapterFactory): void {
       // in, nothing may be lost.
       await Promise.all([p.compact('doc'), ...during.map((u) => p.store('doc', u))])
       expectSameContent(replay(await p.load('doc')), w.doc)
+      expectInOrder(await p.load('doc'))
       await p.compact('doc')
       const after = await p.load('doc')
       expect(after).toHaveLength(1)

@@ -367,11 +367,11 @@ function build (p) {
       let next = 0
       await new Promise((resolve) => {
         const pump = () => {
-          if (wallMs() > deadline || peer.closed || peer.received >= p.n) { resolve(); return }
+          if (wallMs() > deadline || peer.closed || peer.received >= p.n || writers.some((w) => w.closed)) { resolve(); return }
           let burst = 0
           while (sent < p.n && sent - peer.received < p.window && burst < 256) {
             const w = writers[next++ % writers.length]
-            if (w.closed || w.buffered > 1 << 20) break
+            if (w.buffered > 1 << 20) break
             w.write()
             sent++
             burst++
@@ -382,6 +382,7 @@ function build (p) {
         pump()
       })
       const complete = peer.received >= p.n
+      if (!complete && (peer.closed || writers.some((w) => w.closed))) throw new Error(`the server closed a build client after ${peer.received} of ${p.n} deliveries`)
       for (const w of writers) w.close()
       peer.close()
       return { start, lastAt: complete ? lastAt : null, received: peer.received, sent, complete, hist: Array.from(hist), maxGapMs }

@@ -106,7 +106,7 @@ export const fanout = {
 
 export const hotdoc = {
   name: 'hotdoc',
-  title: '(10) One hot document: 1,000 clients on one document, 200 updates/s in total',
+  title: '(9) One hot document: 1,000 clients on one document, 200 updates/s in total',
   applies: (name, ctx) => ctx.params.hotdoc.targets.includes(name),
   measure: (ctx, name) => fanoutRows(ctx, name, ctx.params.hotdoc, 'hotdoc')
 }

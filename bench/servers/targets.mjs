@@ -18,10 +18,12 @@ const YWS_BIN = join(ROOT, 'node_modules', 'y-websocket-ref', 'bin', 'server.js'
  * name → description. `persistent` servers keep data across restarts in
  * `dataDir`; `counterpart` names the y-websocket run the ratio column uses.
  */
-// All load comes from 127.0.0.1, so tandem's per-address connection cap and
-// per-connection rate limits (which the other servers do not have) are raised,
+// All load comes from 127.0.0.1 without auth, so to tandem it is one user:
+// its per-address connection cap, per-connection and per-user rate limits and
+// per-user sync-work budget (which the other servers do not have) are raised,
 // and its log level is `warn` (the others log nothing per connection).
-const TANDEM_FLAGS = ['--log-level', 'warn', '--max-connections-per-ip', '1000000', '--rate-messages', '10000000', '--rate-bytes', '10000000000']
+const TANDEM_FLAGS = ['--log-level', 'warn', '--max-connections-per-ip', '1000000', '--rate-messages', '10000000', '--rate-bytes', '10000000000',
+  '--identity-rate-messages', '10000000', '--identity-rate-bytes', '10000000000', '--sync-work-bytes', '10000000000']
 
 export const TARGETS = {
   raw: {

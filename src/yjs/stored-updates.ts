@@ -48,9 +48,7 @@ export interface ApplyStoredOptions {
 export function applyStoredUpdates (doc: Y.Doc, updates: readonly Uint8Array[], options: ApplyStoredOptions = {}): StoredLoad {
   const origin = options.origin ?? null
   try {
-    doc.transact(() => {
-      for (const update of updates) Y.applyUpdate(doc, update)
-    }, origin)
+    doc.transact(() => applyInOrder(doc, updates), origin)
     return { doc, flat: false }
   } catch (err) {
     // An overflow inside the transaction's cleanup surfaces as whatever the
@@ -67,6 +65,25 @@ export function applyStoredUpdates (doc: Y.Doc, updates: readonly Uint8Array[], 
     } catch (flatErr) {
       fresh?.destroy()
       throw new TandemError('INTERNAL', `stored updates load neither in one transaction (${(err as Error).message}) nor flat (${(flatErr as Error).message})`, { cause: err })
+    }
+  }
+}
+
+/**
+ * Applies the rows one by one. Rows are stored in the order they were
+ * written, so each normally finds what it builds on already applied. When
+ * one does not (rows written by an older compaction that put its merged row
+ * after the rows stored while it merged), Yjs keeps the row's structs
+ * pending and merges every later row into them, which grows with the square
+ * of the rows left; instead, the rows left are merged once and applied
+ * together.
+ */
+function applyInOrder (doc: Y.Doc, updates: readonly Uint8Array[]): void {
+  for (let i = 0; i < updates.length; i++) {
+    Y.applyUpdate(doc, updates[i])
+    if (doc.store.pendingStructs !== null && i < updates.length - 2) {
+      Y.applyUpdate(doc, Y.mergeUpdates(updates.slice(i + 1)))
+      return
     }
   }
 }
