@@ -501,9 +501,15 @@ export class Room implements FanoutRoom {
   }
 
   /** Frees the doc and the awareness timer. Safe to call twice. */
-  destroy (): void {
+  /**
+   * Unloads the document. With `compact`, rows stored since the last
+   * compaction are merged in the background (not when the server stops, nor
+   * for a document being deleted).
+   */
+  destroy (options: { compact?: boolean } = {}): void {
     if (this.destroyedFlag) return
     this.destroyedFlag = true
+    if (options.compact === true) this.writes.compactRest()
     for (const wake of this.wakers ?? []) wake()
     this.wakers = null
     this.resolveStoredFrames(null)

@@ -137,14 +137,14 @@ export class RoomRegistry {
       // Re-check: a client may have arrived while we waited.
       if (entry.holds > 0 || room.destroyed) return
       if (room.idle) {
-        this.forget(room)
+        this.forget(room, { compact: !this.closing })
         return
       }
       await new Promise((resolve) => setImmediate(resolve))
     }
   }
 
-  private forget (room: Room): void {
+  private forget (room: Room, options: { compact?: boolean } = {}): void {
     const entry = this.entries.get(room.name)
     if (entry?.room === room) {
       this.entries.delete(room.name)
@@ -154,7 +154,7 @@ export class RoomRegistry {
         .finally(() => { if (this.leaving.get(room.name) === left) this.leaving.delete(room.name) })
       this.leaving.set(room.name, left)
     }
-    room.destroy()
+    room.destroy(options)
   }
 
   /**

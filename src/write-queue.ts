@@ -96,6 +96,8 @@ export class WriteQueue {
   /** The document's size when the last compaction started (what the next one will read, besides the new bytes). */
   private baseBytes = 0
   private compacting = false
+  /** The document unloaded while a compaction ran: merge what it left once it is done. */
+  private compactWhenDone = false
   private heldBytes = 0
   /** Failed attempts in a row of the write in flight. */
   private attempts = 0
@@ -157,6 +159,18 @@ export class WriteQueue {
     this.bytesSinceCompaction = rows > 1 ? Infinity : 0
     this.baseBytes = this.deps.sizeHint?.() ?? 0
     this.maybeCompact()
+  }
+
+  /**
+   * Merges, in the background, what was stored since the last compaction
+   * (the document is unloading): its next load reads one row, which a client
+   * that holds nothing can be sent before the document is rebuilt in memory.
+   * A compaction already running is followed by one more when it left rows.
+   */
+  compactRest (): void {
+    if (this.failure !== null || this.sinceCompaction === 0) return
+    if (this.compacting) this.compactWhenDone = true
+    else this.compact()
   }
 
   /** Fails the queue: waiters reject, nothing more is written. Safe to call twice. */
@@ -248,8 +262,12 @@ export class WriteQueue {
     if (this.compacting || this.failure !== null || this.stopped || this.sinceCompaction < this.deps.compactAfterUpdates) return
     // Amortized: a compaction reads the whole document, so wait until as many bytes were stored since the last one.
     if (this.bytesSinceCompaction < this.baseBytes) return
-    this.compacting = true
     this.baseBytes = this.deps.sizeHint?.() ?? 0
+    this.compact()
+  }
+
+  private compact (): void {
+    this.compacting = true
     const counted = this.sinceCompaction
     const countedBytes = this.bytesSinceCompaction
     this.deps.persistence.compact(this.deps.docName).then(() => {
@@ -258,7 +276,13 @@ export class WriteQueue {
     }, (err: Error) => {
       this.deps.metrics.storageErrors.inc({ op: 'compact' })
       this.deps.onCompactionFailed(err)
-    }).finally(() => { this.compacting = false })
+    }).finally(() => {
+      this.compacting = false
+      if (this.compactWhenDone) {
+        this.compactWhenDone = false
+        this.compactRest()
+      }
+    })
   }
 }
 

@@ -195,6 +195,27 @@ describe('applyStoredUpdates and mergeStoredUpdates on ordinary documents', () =
     expect(Y.encodeStateAsUpdate(doc)).toEqual(mergeStoredUpdates(rows))
   })
 
+  it('load rows stored out of order (a snapshot after rows that build on it) with the same content, in one transaction', () => {
+    const source = new Y.Doc()
+    source.clientID = 5
+    const rows: Uint8Array[] = []
+    source.on('update', (u: Uint8Array) => rows.push(u))
+    const text = source.getText('notes')
+    const random = prng(7)
+    for (let i = 0; i < 300; i++) text.insert(Math.floor(random() * (text.length + 1)), `w${i} `)
+    const snapshot = Y.mergeUpdates(rows.slice(0, 200))
+    // As an older compaction left them: rows stored while it merged, then the merged row.
+    const stored = [...rows.slice(200), snapshot]
+    const doc = new Y.Doc()
+    const origins: unknown[] = []
+    doc.on('afterTransaction', (tr: Y.Transaction) => origins.push(tr.origin))
+    applyStoredUpdates(doc, stored, { origin: 'load' })
+    expect(origins).toEqual(['load'])
+    expect(doc.store.pendingStructs).toBeNull()
+    expect(doc.getText('notes').toString()).toBe(text.toString())
+    expect(mergeStoredUpdates(stored)).toEqual(Y.encodeStateAsUpdate(source))
+  })
+
   it('let errors other than an overflow through', () => {
     expect(() => applyStoredUpdates(new Y.Doc(), [new Uint8Array([1, 1, 5, 0, 4])])).toThrow()
     expect(() => mergeStoredUpdates([new Uint8Array([1, 1, 5, 0, 4])])).toThrow()

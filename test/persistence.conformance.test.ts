@@ -274,6 +274,29 @@ export function persistenceConformance (factory: AdapterFactory): void {
       }
     }))
 
+    it('compacts a document with unmerged rows as it unloads', () => withStorage(async (p) => {
+      const server = createServer({ port: 0, host: '127.0.0.1', persistence: p, logLevel: 'silent', compactAfterUpdates: 1000 })
+      const { port } = await server.listen()
+      try {
+        const writers = new Map<string, Writer>()
+        for (const name of ['left', 'open']) {
+          const w = writer(name === 'left' ? 31 : 32)
+          writers.set(name, w)
+          edit(w, 8, name[0])
+          for (const u of w.updates) {
+            const res = await fetch(`http://127.0.0.1:${port}/docs/${name}/update`, { method: 'POST', body: Buffer.from(u) })
+            expect(res.status).toBe(200)
+          }
+        }
+        // Each POST loaded and unloaded its document; the last unload merged what was stored.
+        await until(async () => (await p.load('left')).length === 1, 'a compaction on unload')
+        expectSameContent(replay(await p.load('left')), writers.get('left')!.doc)
+        expectInOrder(await p.load('left'))
+      } finally {
+        await server.close()
+      }
+    }))
+
     it('deletes one document and nothing else', () => withStorage(async (p) => {
       await p.store('gone', tiny(1))
       await p.store('gone', tiny(2))
