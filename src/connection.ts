@@ -8,7 +8,7 @@ import type { ConnectionRateLimiter } from './limits.js'
 import type { Metrics } from './metrics.js'
 import type { Origin } from './origin.js'
 import { decodeMessage, encodePermissionDenied, encodeStored, ProtocolError, type Message } from './protocol.js'
-import type { Room } from './room.js'
+import type { EarlyAnswer, Room } from './room.js'
 import { callAt } from './timers.js'
 import { writeFramed } from './wire.js'
 
@@ -42,7 +42,7 @@ export interface ConnectionShared {
    * that asks for everything (see `RoomRegistry.storedFrames`), so a page
    * load does not wait for the document to be integrated in memory.
    */
-  storedSync: (conn: Connection) => Promise<Uint8Array[] | null> | undefined
+  storedSync: (conn: Connection) => Promise<EarlyAnswer | null> | undefined
   /** Called once when the connection closed. */
   onClose: (conn: Connection, code: number, reason: string) => void
 }
@@ -224,7 +224,9 @@ export class Connection implements Member {
       // Too late (the document loaded and the held request is answered normally), or not one snapshot.
       if (answer === null || this.held === null || this.closed || this.answeredEarly) return
       this.answeredEarly = true
-      for (const frame of answer) this.send(frame, { syncAnswer: true })
+      for (const frame of answer.frames) {
+        answer.written(new Promise((resolve) => this.send(frame, { syncAnswer: true, written: resolve })))
+      }
     }, () => {})
   }
 
@@ -356,11 +358,17 @@ export class Connection implements Member {
     return true
   }
 
-  send (frame: Uint8Array, options?: { syncAnswer?: boolean }): void {
+  /** `written` is called once the socket has taken the frame (or it was not sent). */
+  send (frame: Uint8Array, options?: { syncAnswer?: boolean; written?: () => void }): void {
     if (options?.syncAnswer === true && frame.byteLength > this.syncAllowance) this.syncAllowance = frame.byteLength
-    if (!this.canSend(frame.byteLength)) return
+    if (!this.canSend(frame.byteLength)) {
+      options?.written?.()
+      return
+    }
     this.shared.metrics.bytesOut.inc('', frame.byteLength)
-    this.ws.send(frame, { binary: true })
+    const written = options?.written
+    if (written === undefined) this.ws.send(frame, { binary: true })
+    else this.ws.send(frame, { binary: true }, () => written())
   }
 
   sendFramed (wire: Buffer, payload: Uint8Array): void {

@@ -86,8 +86,8 @@ export class Room implements FanoutRoom {
    * storage, while the document loads (null when the stored rows are not one
    * snapshot). Resolves once the rows were read.
    */
-  readonly storedFrames: Promise<Uint8Array[] | null>
-  private resolveStoredFrames!: (frames: Uint8Array[] | null) => void
+  readonly storedFrames: Promise<EarlyAnswer | null>
+  private resolveStoredFrames!: (answer: EarlyAnswer | null) => void
   /** Wakes the load's retry wait, so `destroy()` ends it early. */
   private wakers: Set<() => void> | null = null
 
@@ -169,10 +169,18 @@ export class Room implements FanoutRoom {
     if (this.destroyedFlag) return
     // Clients that asked for everything can have the stored state now, before
     // the (much slower) integration into the document: a document stored as
-    // one row (compacted) is exactly what they need. Yield once so their
-    // sockets are written before the integration takes the thread.
-    this.resolveStoredFrames(updates.length === 0 ? [encodeSyncStep2(EMPTY_UPDATE)] : updates.length === 1 ? [encodeSyncStep2(updates[0])] : null)
+    // one row (compacted) is exactly what they need. The integration takes
+    // the thread, so it waits until their sockets have taken the answer
+    // (bounded: a client that does not read cannot hold the load up).
+    const writes: Array<Promise<void>> = []
+    const frames = updates.length === 0 ? [encodeSyncStep2(EMPTY_UPDATE)] : updates.length === 1 ? [encodeSyncStep2(updates[0])] : null
+    this.resolveStoredFrames(frames === null ? null : { frames, written: (write) => { writes.push(write) } })
     await new Promise((resolve) => setImmediate(resolve))
+    if (writes.length > 0) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([Promise.all(writes), new Promise((resolve) => { timer = setTimeout(resolve, EARLY_ANSWER_WRITE_MS) })])
+      clearTimeout(timer)
+    }
     if (this.destroyedFlag) return
     const loaded = applyStoredUpdates(this.doc, updates, { origin: LOAD_ORIGIN })
     if (loaded.flat) {
@@ -527,6 +535,16 @@ function isEmptyStateVector (sv: Uint8Array): boolean {
 function answerKey (stateVector: Uint8Array): string {
   return Buffer.from(stateVector.buffer, stateVector.byteOffset, stateVector.byteLength).toString('latin1')
 }
+
+/** The stored state sent to clients that asked for everything while the document loads. */
+export interface EarlyAnswer {
+  frames: Uint8Array[]
+  /** Each client sent the frames reports when its socket has taken them. */
+  written: (write: Promise<void>) => void
+}
+
+/** How long the integration of a loaded document waits for early answers to be written. */
+const EARLY_ANSWER_WRITE_MS = 500
 
 /** Distinct state vectors whose sync answers are kept per document version. */
 const MAX_CACHED_ANSWERS = 8

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import { AWARENESS_SWEEP_MS } from './presence.js'
-import { Room, type RoomDeps } from './room.js'
+import { Room, type EarlyAnswer, type RoomDeps } from './room.js'
 
 interface Entry {
   room: Room
@@ -57,7 +57,7 @@ export class RoomRegistry {
    * with an empty state vector (see `Room.storedFrames`). Undefined once it
    * is loaded or when nothing loads it.
    */
-  storedFrames (name: string): Promise<Uint8Array[] | null> | undefined {
+  storedFrames (name: string): Promise<EarlyAnswer | null> | undefined {
     const entry = this.entries.get(name)
     return entry !== undefined && !entry.loaded && usable(entry.room) ? entry.room.storedFrames : undefined
   }
