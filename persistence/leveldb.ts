@@ -75,6 +75,7 @@ export class LeveldbPersistence implements Persistence, VersionStore {
   readonly stats = { batches: 0, updates: 0 }
   /** Compaction's merges, off the event loop. */
   private readonly merger = new OffThreadMerger()
+  private readonly compactions = new Set<Promise<void>>()
 
   private constructor (private readonly y: YLeveldb) {}
 
@@ -179,7 +180,15 @@ export class LeveldbPersistence implements Persistence, VersionStore {
    * it builds on. Exactly the merged rows are replaced, unless the document
    * was deleted in between.
    */
-  async compact (docName: string): Promise<void> {
+  compact (docName: string): Promise<void> {
+    // Tracked so that close() lets a running compaction finish instead of failing its second half.
+    const run = this.compactNow(docName)
+    this.compactions.add(run)
+    void run.catch(() => {}).finally(() => this.compactions.delete(run))
+    return run
+  }
+
+  private async compactNow (docName: string): Promise<void> {
     const entries: Array<{ key: unknown[]; value: Uint8Array }> = await this.tx((db) => getLevelUpdatesEntries(db, docName))
     if (entries.length < 2) return
     // Through a Y.Doc rather than Y.mergeUpdates: deleted content is
@@ -324,6 +333,7 @@ export class LeveldbPersistence implements Persistence, VersionStore {
   async close (): Promise<void> {
     if (this.closed) return
     while (this.draining !== null) await this.draining
+    await Promise.allSettled([...this.compactions])
     await this.tx(async (db) => { await db.close() })
     this.closed = true
     await this.merger.close()
