@@ -195,7 +195,7 @@ export class LeveldbPersistence implements Persistence, VersionStore {
     // garbage-collected (and a document poisoned with deep nesting before
     // updates were checked on arrival still merges, without recursion).
     const { merged, stateVector } = await this.merger.merge(entries.map(({ value }) => value))
-    await this.tx(async (db) => {
+    const db = await this.tx(async (db) => {
       const now: Array<{ key: unknown[] }> = await getLevelUpdatesEntries(db, docName)
       const present = new Set(now.map(({ key }) => key[3] as number))
       // Deleted meanwhile (or compacted by someone else): nothing to replace.
@@ -206,7 +206,13 @@ export class LeveldbPersistence implements Persistence, VersionStore {
         { type: 'put', key: updateKey(docName, newest), value: Buffer.from(merged.buffer, merged.byteOffset, merged.byteLength) },
         { type: 'put', key: stateVectorKey(docName), value: encodeStoredStateVector(stateVector, newest) }
       ])
+      return db
     })
+    // LevelDB keeps the replaced rows in its files until it compacts them on
+    // its own schedule; ask it to do so for this document's rows now, so the
+    // disk shrinks with the merge. It runs on LevelDB's thread, outside the
+    // transaction queue; a failure only leaves the space for later.
+    if (db !== undefined) await db.compactRange(updateKey(docName, 0), updateKey(docName, 2 ** 32)).catch(() => {})
   }
 
   async delete (docName: string): Promise<void> {
