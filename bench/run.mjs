@@ -184,7 +184,8 @@ for (const scenario of SCENARIOS) {
       }
     }
   }
-  for (let rep = 0; rep < params.repeats; rep++) {
+  const repeats = Math.min(params.repeats, params[scenario.name]?.repeats ?? Infinity)
+  for (let rep = 0; rep < repeats; rep++) {
     // Alternate: each repetition starts with a different server.
     const order = targets.map((_, i) => targets[(i + rep) % targets.length])
     for (const t of order) {

@@ -19,7 +19,8 @@ export const FULL = {
   // Two load processes: from one, the generator itself saturated (0.8–0.9 cores).
   storm: { clients: 2000, docs: 100, timeoutMs: 30_000, processes: 2 },
   // Every size for tandem; the 100k build for the others (the cold load opens it).
-  build: { targets: ['yws-leveldb', 'hp-sqlite', 'tandem-leveldb'], sizes: [25_000, 50_000, 100_000, 200_000], compareSizes: [100_000], writers: 4, window: 1000, settleMinMs: 2500, timeoutMs: 240_000 },
+  // Once: the four builds take a minute per server and vary little.
+  build: { repeats: 1, targets: ['yws-leveldb', 'hp-sqlite', 'tandem-leveldb'], sizes: [25_000, 50_000, 100_000, 200_000], compareSizes: [100_000], writers: 4, window: 1000, settleMinMs: 2500, timeoutMs: 240_000 },
   coldload: { updates: 100_000, quietMs: 15_000 },
   crowd: { targets: ['raw', 'yws-leveldb', 'hp-sqlite', 'tandem-leveldb'], clients: 500, processes: 2, timeoutMs: 60_000 },
   hotdoc: { targets: ['raw', 'yws-mem', 'hp-mem', 'tandem-leveldb'], configs: [{ clients: 1000, rate: 200 }], warmupMs: 500, windowMs: 2000, processes: 2 },
