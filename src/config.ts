@@ -149,7 +149,7 @@ export interface ServerOptions {
   maxPendingBytes?: number
   /** How long a document may take to load before its clients are closed (they retry). @default 30000 */
   loadTimeoutMs?: number
-  /** Ping interval; a peer that did not answer the previous ping is closed. @default 30000 */
+  /** Liveness sweep interval: a peer silent since the last sweep is pinged, and closed if it answered neither that ping nor with any frame by the next. @default 30000 */
   pingIntervalMs?: number
   /** Stored updates per document before a background compaction merges them. @default 500 */
   compactAfterUpdates?: number

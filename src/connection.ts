@@ -80,6 +80,8 @@ export class Connection implements Member {
   readonly openedAt = Date.now()
   /** Cleared by each heartbeat, set by a pong. */
   private answeredPing = true
+  /** Set by every frame from the peer, cleared by each heartbeat. */
+  private heard = false
   private joined: Room | null = null
   private held: Uint8Array[] | null = []
   private heldBytes = 0
@@ -156,6 +158,14 @@ export class Connection implements Member {
    * the previous ping (it is dead), otherwise sends the next ping.
    */
   heartbeat (): boolean {
+    // A peer that sent a frame since the last sweep is alive: it needs no
+    // ping (a stock client renews its awareness every 15 s, so only silent
+    // peers are pinged).
+    if (this.heard) {
+      this.heard = false
+      this.answeredPing = true
+      return true
+    }
     if (!this.answeredPing) return false
     this.answeredPing = false
     try {
@@ -192,6 +202,7 @@ export class Connection implements Member {
   /** One frame from the socket. */
   receive (data: Buffer, isBinary: boolean): void {
     if (this.closed) return
+    this.heard = true
     const frame = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
     this.shared.metrics.bytesIn.inc('', frame.byteLength)
     const refusal = this.shared.admit(this, frame.byteLength)

@@ -39,7 +39,11 @@ function lazyCounter (registry: Registry, name: string, help: string, labelName:
 
 export function createMetrics () {
   const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: 'tandem_' })
+  // The event-loop delay is sampled every 100 ms rather than prom-client's
+  // default 10 ms: a 10 ms timer alone keeps an idle server at about 1 % of
+  // a core; 100 ms still gives a scrape interval hundreds of samples, and a
+  // long pause always delays the next one.
+  collectDefaultMetrics({ register: registry, prefix: 'tandem_', eventLoopMonitoringPrecision: 100 })
   const hot = {
     messagesIn: new HotCounter(),
     messagesOut: new HotCounter(),

@@ -88,6 +88,29 @@ describe('awareness', () => {
     await until(() => !remoteStates(watcher).some((s) => s.user?.name === 'ghost'), 'the ghost to disappear')
   })
 
+  it('pings only peers that were silent since the last sweep, and keeps a talking peer that never answers pings', async () => {
+    const talking = await rawSocket(`${running.url}/presence-pings`, { autoPong: false })
+    const silent = await rawSocket(`${running.url}/presence-pings`)
+    const pings = { talking: 0, silent: 0 }
+    talking.on('ping', () => { pings.talking++ })
+    silent.on('ping', () => { pings.silent++ })
+    // The talking peer renews its awareness more often than the 300 ms sweep.
+    let clock = 1
+    const renew = setInterval(() => talking.send(awarenessFrame(515151, { user: { name: 'talker' } }, ++clock)), 60)
+    try {
+      await until(() => pings.silent >= 4, 'four pings to the silent peer', 5000)
+    } finally {
+      clearInterval(renew)
+    }
+    expect(pings.talking).toBe(0)
+    expect(talking.readyState).toBe(talking.OPEN)
+    // Silent and not answering: closed as dead at the second sweep after it fell quiet.
+    const closed = await Promise.race([talking.closedWith, new Promise((resolve) => setTimeout(() => resolve('still open'), 5000))])
+    expect(closed).not.toBe('still open')
+    expect(pings.talking).toBe(1)
+    silent.close()
+  })
+
   it('drops a state 30 s after its last renewal (awareness timeout)', async () => {
     // Only raw sockets here: a stock client would also time the state out
     // locally, so it could not tell whether the server dropped it.

@@ -54,7 +54,7 @@ const SERVE_FLAGS: FlagSpec[] = [
   { flag: 'rate-messages', env: 'TANDEM_RATE_MESSAGES', key: 'rateLimitMessagesPerSec', kind: 'int', arg: 'N', min: 1, help: `messages/s per connection, burst 2x (default ${DEFAULTS.rateLimitMessagesPerSec})` },
   { flag: 'rate-bytes', env: 'TANDEM_RATE_BYTES', key: 'rateLimitBytesPerSec', kind: 'int', arg: 'N', min: 1, help: `bytes/s per connection, burst 2x (default ${DEFAULTS.rateLimitBytesPerSec})` },
   { flag: 'max-buffered-bytes', env: 'TANDEM_MAX_BUFFERED_BYTES', key: 'maxBufferedBytes', kind: 'int', arg: 'N', min: 1, help: `unsent bytes before a slow consumer is dropped (default ${DEFAULTS.maxBufferedBytes})` },
-  { flag: 'ping-interval-ms', env: 'TANDEM_PING_INTERVAL_MS', key: 'pingIntervalMs', kind: 'int', arg: 'MS', min: 1, help: `ping interval; dead peers are closed (default ${DEFAULTS.pingIntervalMs})` },
+  { flag: 'ping-interval-ms', env: 'TANDEM_PING_INTERVAL_MS', key: 'pingIntervalMs', kind: 'int', arg: 'MS', min: 1, help: `liveness sweep interval: peers silent since the last sweep are pinged, dead ones closed (default ${DEFAULTS.pingIntervalMs})` },
   { flag: 'load-timeout-ms', env: 'TANDEM_LOAD_TIMEOUT_MS', key: 'loadTimeoutMs', kind: 'int', arg: 'MS', min: 1, help: `longest a document may take to load (default ${DEFAULTS.loadTimeoutMs})` },
   { flag: 'compact-after', env: 'TANDEM_COMPACT_AFTER', key: 'compactAfterUpdates', kind: 'int', arg: 'N', min: 1, help: `stored updates per document before compaction (default ${DEFAULTS.compactAfterUpdates})` },
   { flag: 'max-document-bytes', env: 'TANDEM_MAX_DOCUMENT_BYTES', key: 'maxDocumentBytes', kind: 'int', arg: 'N', min: 1, help: `largest document (encoded state); growth past it is refused (default ${DEFAULTS.maxDocumentBytes})` },
