@@ -1,5 +1,6 @@
 import * as encoding from 'lib0/encoding'
 import * as Y from 'yjs'
+import { serverDoc } from '../src/yjs/doc.js'
 import type { AddVersionResult, NewVersion, VersionInfo, VersionKind, VersionPolicy } from './types.js'
 
 /**
@@ -202,7 +203,7 @@ export function chainFor (rows: VersionRow[], seq: number): VersionRow[] {
  */
 export function materialize (datas: Uint8Array[]): Uint8Array {
   if (datas.length === 1) return datas[0]
-  const doc = new Y.Doc()
+  const doc = serverDoc()
   try {
     doc.transact(() => {
       for (const data of datas) Y.applyUpdate(doc, data)

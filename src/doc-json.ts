@@ -1,4 +1,5 @@
 import * as Y from 'yjs'
+import { serverDoc } from './yjs/doc.js'
 
 /**
  * What a top-level shared type holds, as the JSON view reads it. `empty`: a
@@ -16,7 +17,7 @@ export type RootKind = 'map' | 'array' | 'text' | 'xml' | 'empty'
 export function updateToJson (update: Uint8Array): Record<string, unknown> {
   // A fresh doc: defining a root's type is permanent, and must not happen to a live room's doc
   // because someone read it (JSON Patch defines a root's type only when it writes to it).
-  const doc = new Y.Doc()
+  const doc = serverDoc()
   try {
     Y.applyUpdate(doc, update)
     return docToJson(doc)

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { Awareness } from 'y-protocols/awareness'
 import * as Y from 'yjs'
+import { serverDoc } from './yjs/doc.js'
 import type { Persistence } from '../persistence/types.js'
 import { CloseCode } from './close-codes.js'
 import type { Config, Hooks } from './config.js'
@@ -65,7 +66,7 @@ export interface RoomDeps {
  */
 export class Room implements FanoutRoom {
   /** The document; replaced only by `load` (when stored rows had to be loaded flat). */
-  doc = new Y.Doc()
+  doc = serverDoc()
   /** The members and their presence; replaced together with `doc`. */
   presence: Presence
   private readonly writes: WriteQueue

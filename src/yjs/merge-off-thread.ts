@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
 import * as Y from 'yjs'
+import { serverDoc } from './doc.js'
 import { mergeStoredUpdates } from './stored-updates.js'
 
 /** Rows smaller than this together are merged on the calling thread: a worker round trip costs more. */
@@ -15,7 +16,7 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
 const Y = require(workerData.yjs)
 parentPort.on('message', ({ id, rows }) => {
-  const doc = new Y.Doc()
+  const doc = serverDoc()
   try {
     doc.transact(() => { for (const row of rows) Y.applyUpdate(doc, row) })
     const merged = Y.encodeStateAsUpdate(doc)

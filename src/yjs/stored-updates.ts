@@ -12,6 +12,7 @@
  * delete set.
  */
 import * as Y from 'yjs'
+import { serverDoc } from './doc.js'
 import { TandemError } from '../errors.js'
 import { flatGarbageCollect } from './flat-gc.js'
 import { isDocStuck } from './stuck-doc.js'
@@ -95,7 +96,7 @@ function applyInOrder (doc: Y.Doc, updates: readonly Uint8Array[]): void {
  * Structs with missing dependencies stay in the result, as Yjs keeps them.
  */
 export function mergeStoredUpdates (updates: readonly Uint8Array[]): Uint8Array {
-  const doc = new Y.Doc()
+  const doc = serverDoc()
   let loaded: Y.Doc = doc
   try {
     loaded = applyStoredUpdates(doc, updates).doc
