@@ -8,7 +8,6 @@ import {
   getCurrentUpdateClock,
   getLevelBulkEntries,
   getLevelBulkKeys,
-  getLevelUpdates,
   getLevelUpdatesEntries
 } from 'y-leveldb'
 import { OffThreadMerger } from '../src/yjs/merge-off-thread.js'
@@ -18,6 +17,8 @@ import { chainFor, materialize, parseVersionId, planAdd, planDelete, versionInfo
 
 /** The y-leveldb key layout, so a data dir stays readable by y-leveldb itself. */
 const updateKey = (doc: string, clock: number) => ['v1', doc, 'update', clock]
+/** y-leveldb writes clocks as 32-bit big-endian integers: the upper bound of a document's update keys (exclusive, as y-leveldb reads them). */
+const LAST_CLOCK = 0xffffffff
 const stateVectorKey = (doc: string) => ['v1_sv', doc]
 
 /**
@@ -120,7 +121,9 @@ export class LeveldbPersistence implements Persistence, VersionStore {
   }
 
   async load (docName: string): Promise<Uint8Array[]> {
-    return this.tx((db) => getLevelUpdates(db, docName))
+    // One iterator read to the end in a single call (`all()`), not y-leveldb's
+    // stream: per document opened, the stream machinery cost more than the read.
+    return this.tx(async (db) => await db.values({ gte: updateKey(docName, 0), lt: updateKey(docName, LAST_CLOCK) }).all() as Uint8Array[])
   }
 
   store (docName: string, update: Uint8Array): Promise<void> {
@@ -212,7 +215,7 @@ export class LeveldbPersistence implements Persistence, VersionStore {
     // its own schedule; ask it to do so for this document's rows now, so the
     // disk shrinks with the merge. It runs on LevelDB's thread, outside the
     // transaction queue; a failure only leaves the space for later.
-    if (db !== undefined) await db.compactRange(updateKey(docName, 0), updateKey(docName, 2 ** 32)).catch(() => {})
+    if (db !== undefined) await db.compactRange(updateKey(docName, 0), updateKey(docName, LAST_CLOCK)).catch(() => {})
   }
 
   async delete (docName: string): Promise<void> {
