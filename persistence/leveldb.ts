@@ -78,6 +78,8 @@ export class LeveldbPersistence implements Persistence, VersionStore {
   private readonly merger = new OffThreadMerger()
   private readonly compactions = new Set<Promise<void>>()
 
+  /** The open database, for reads that need no place in the transaction queue. */
+  private db: any
   private constructor (private readonly y: YLeveldb) {}
 
   /** Opens (creating if needed) the LevelDB database in `dir`. */
@@ -87,7 +89,7 @@ export class LeveldbPersistence implements Persistence, VersionStore {
     const persistence = new LeveldbPersistence(y)
     // level opens lazily; make a bad directory fail here rather than on the first write.
     try {
-      await persistence.tx(async (db) => { await db.open() })
+      persistence.db = await persistence.tx(async (db) => { await db.open(); return db })
     } catch (err) {
       if (causes(err).some((e) => (e as { code?: string }).code === 'LEVEL_LOCKED')) {
         throw new StorageError(`the data directory ${dir} is in use by another process (LevelDB allows one process per directory)`, { cause: err })
@@ -120,10 +122,20 @@ export class LeveldbPersistence implements Persistence, VersionStore {
     return result as T
   }
 
+  /**
+   * Reads a document's rows with one iterator read to the end (`all()`).
+   * Not through the transaction queue: an iterator reads a snapshot, and
+   * every write is one atomic batch, so a load sees a store or a compaction
+   * whole or not at all; meanwhile loads of many documents run side by side
+   * on LevelDB's threads instead of one after another.
+   */
   async load (docName: string): Promise<Uint8Array[]> {
-    // One iterator read to the end in a single call (`all()`), not y-leveldb's
-    // stream: per document opened, the stream machinery cost more than the read.
-    return this.tx(async (db) => await db.values({ gte: updateKey(docName, 0), lt: updateKey(docName, LAST_CLOCK) }).all() as Uint8Array[])
+    if (this.closed || this.db === undefined) throw new StorageError('leveldb storage is closed')
+    try {
+      return await this.db.values({ gte: updateKey(docName, 0), lt: updateKey(docName, LAST_CLOCK) }).all() as Uint8Array[]
+    } catch (err) {
+      throw new StorageError(`leveldb: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+    }
   }
 
   store (docName: string, update: Uint8Array): Promise<void> {
@@ -183,15 +195,15 @@ export class LeveldbPersistence implements Persistence, VersionStore {
    * it builds on. Exactly the merged rows are replaced, unless the document
    * was deleted in between.
    */
-  compact (docName: string): Promise<void> {
+  compact (docName: string, options: { idle?: boolean } = {}): Promise<void> {
     // Tracked so that close() lets a running compaction finish instead of failing its second half.
-    const run = this.compactNow(docName)
+    const run = this.compactNow(docName, options.idle === true)
     this.compactions.add(run)
     void run.catch(() => {}).finally(() => this.compactions.delete(run))
     return run
   }
 
-  private async compactNow (docName: string): Promise<void> {
+  private async compactNow (docName: string, idle: boolean): Promise<void> {
     const entries: Array<{ key: unknown[]; value: Uint8Array }> = await this.tx((db) => getLevelUpdatesEntries(db, docName))
     if (entries.length < 2) return
     // Through a Y.Doc rather than Y.mergeUpdates: deleted content is
@@ -212,10 +224,11 @@ export class LeveldbPersistence implements Persistence, VersionStore {
       return db
     })
     // LevelDB keeps the replaced rows in its files until it compacts them on
-    // its own schedule; ask it to do so for this document's rows now, so the
-    // disk shrinks with the merge. It runs on LevelDB's thread, outside the
-    // transaction queue; a failure only leaves the space for later.
-    if (db !== undefined) await db.compactRange(updateKey(docName, 0), updateKey(docName, LAST_CLOCK)).catch(() => {})
+    // its own schedule. For a document nobody edits any more, ask it to do so
+    // for this document's rows now, so the disk shrinks with the merge. Not
+    // while the document is edited: a manual compaction can hold up LevelDB's
+    // writes, and with them relaying. A failure only leaves the space for later.
+    if (db !== undefined && idle) await db.compactRange(updateKey(docName, 0), updateKey(docName, LAST_CLOCK)).catch(() => {})
   }
 
   async delete (docName: string): Promise<void> {

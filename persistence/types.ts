@@ -25,8 +25,10 @@ export interface Persistence {
   /**
    * Merges the stored updates of the document into one, deleting exactly the
    * rows it merged. Safe to run while `store` is called concurrently.
+   * `idle`: nobody is editing the document (it unloaded), so the adapter may
+   * also give the merged rows' space back now, at a cost to other writes.
    */
-  compact(docName: string): Promise<void>
+  compact(docName: string, options?: { idle?: boolean }): Promise<void>
   /** Removes the document, all its updates, its versions and its recorded authors. */
   delete(docName: string): Promise<void>
   /** Stored document names in ascending order, after `after`, at most `limit`. */

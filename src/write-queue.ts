@@ -170,7 +170,7 @@ export class WriteQueue {
   compactRest (): void {
     if (this.failure !== null || this.sinceCompaction === 0) return
     if (this.compacting) this.compactWhenDone = true
-    else this.compact()
+    else this.compact({ idle: true })
   }
 
   /** Fails the queue: waiters reject, nothing more is written. Safe to call twice. */
@@ -266,11 +266,11 @@ export class WriteQueue {
     this.compact()
   }
 
-  private compact (): void {
+  private compact (options: { idle?: boolean } = {}): void {
     this.compacting = true
     const counted = this.sinceCompaction
     const countedBytes = this.bytesSinceCompaction
-    this.deps.persistence.compact(this.deps.docName).then(() => {
+    this.deps.persistence.compact(this.deps.docName, options).then(() => {
       this.sinceCompaction -= counted
       this.bytesSinceCompaction = countedBytes === Infinity ? 0 : this.bytesSinceCompaction - countedBytes
     }, (err: Error) => {
