@@ -76,7 +76,7 @@ export class LeveldbPersistence implements Persistence, VersionStore {
   readonly stats = { batches: 0, updates: 0 }
   /** Compaction's merges, off the event loop. */
   private readonly merger = new OffThreadMerger()
-  private readonly compactions = new Set<Promise<void>>()
+  private readonly compactions = new Set<Promise<number | undefined>>()
 
   /** The open database, for reads that need no place in the transaction queue. */
   private db: any
@@ -195,7 +195,7 @@ export class LeveldbPersistence implements Persistence, VersionStore {
    * it builds on. Exactly the merged rows are replaced, unless the document
    * was deleted in between.
    */
-  compact (docName: string, options: { idle?: boolean } = {}): Promise<void> {
+  compact (docName: string, options: { idle?: boolean } = {}): Promise<number | undefined> {
     // Tracked so that close() lets a running compaction finish instead of failing its second half.
     const run = this.compactNow(docName, options.idle === true)
     this.compactions.add(run)
@@ -203,9 +203,9 @@ export class LeveldbPersistence implements Persistence, VersionStore {
     return run
   }
 
-  private async compactNow (docName: string, idle: boolean): Promise<void> {
+  private async compactNow (docName: string, idle: boolean): Promise<number | undefined> {
     const entries: Array<{ key: unknown[]; value: Uint8Array }> = await this.tx((db) => getLevelUpdatesEntries(db, docName))
-    if (entries.length < 2) return
+    if (entries.length < 2) return undefined
     // Through a Y.Doc rather than Y.mergeUpdates: deleted content is
     // garbage-collected (and a document poisoned with deep nesting before
     // updates were checked on arrival still merges, without recursion).
@@ -214,7 +214,7 @@ export class LeveldbPersistence implements Persistence, VersionStore {
       const now: Array<{ key: unknown[] }> = await getLevelUpdatesEntries(db, docName)
       const present = new Set(now.map(({ key }) => key[3] as number))
       // Deleted meanwhile (or compacted by someone else): nothing to replace.
-      if (!entries.every(({ key }) => present.has(key[3] as number))) return
+      if (!entries.every(({ key }) => present.has(key[3] as number))) return undefined
       const newest = entries[entries.length - 1].key[3] as number
       await db.batch([
         ...entries.slice(0, -1).map(({ key }) => ({ type: 'del', key })),
@@ -228,7 +228,9 @@ export class LeveldbPersistence implements Persistence, VersionStore {
     // for this document's rows now, so the disk shrinks with the merge. Not
     // while the document is edited: a manual compaction can hold up LevelDB's
     // writes, and with them relaying. A failure only leaves the space for later.
-    if (db !== undefined && idle) await db.compactRange(updateKey(docName, 0), updateKey(docName, LAST_CLOCK)).catch(() => {})
+    if (db === undefined) return undefined
+    if (idle) await db.compactRange(updateKey(docName, 0), updateKey(docName, LAST_CLOCK)).catch(() => {})
+    return merged.byteLength
   }
 
   async delete (docName: string): Promise<void> {

@@ -36,14 +36,16 @@ export class MemoryPersistence implements Persistence, VersionStore {
     list.push(update)
   }
 
-  async compact (docName: string): Promise<void> {
+  async compact (docName: string): Promise<number | undefined> {
     this.assertOpen()
     const list = this.docs.get(docName)
-    if (list === undefined || list.length < 2) return
+    if (list === undefined || list.length < 2) return undefined
     const { mergeUpdates } = await import('yjs')
     const merged = list.slice()
+    const row = mergeUpdates(merged)
     // Replace exactly the rows that were merged; rows stored meanwhile stay.
-    list.splice(0, merged.length, mergeUpdates(merged))
+    list.splice(0, merged.length, row)
+    return row.byteLength
   }
 
   async delete (docName: string): Promise<void> {

@@ -163,7 +163,7 @@ export class PostgresPersistence implements Persistence, VersionStore {
   private inFlight: Promise<void> | null = null
   /** The promise of the latest store() call. */
   private lastWrite: Promise<void> = Promise.resolve()
-  private readonly compacting = new Map<string, Promise<void>>()
+  private readonly compacting = new Map<string, Promise<number | undefined>>()
   private closing: Promise<void> | null = null
 
   private readonly checkTimeoutMs: number
@@ -284,7 +284,7 @@ export class PostgresPersistence implements Persistence, VersionStore {
    * others, by id, in one transaction. Rows stored meanwhile are untouched.
    * Returns at once when another session is compacting the same document.
    */
-  compact (docName: string): Promise<void> {
+  compact (docName: string): Promise<number | undefined> {
     if (this.closing !== null) return Promise.reject(new StorageError('Postgres storage is closed'))
     let running = this.compacting.get(docName)
     if (running === undefined) {
@@ -536,8 +536,8 @@ export class PostgresPersistence implements Persistence, VersionStore {
     return this.queue.splice(0, n)
   }
 
-  private async compactNow (docName: string): Promise<void> {
-    await this.transaction(`cannot compact "${docName}"`, async (client) => {
+  private async compactNow (docName: string): Promise<number | undefined> {
+    return await this.transaction(`cannot compact "${docName}"`, async (client) => {
       // Transaction-scoped: released by COMMIT or ROLLBACK, and by Postgres
       // itself if this connection dies halfway.
       const lock = await client.query<{ locked: boolean }>(
@@ -546,13 +546,13 @@ export class PostgresPersistence implements Persistence, VersionStore {
       )
       if (!lock.rows[0].locked) {
         this.stats.compactionsSkipped++
-        return
+        return undefined
       }
       const res = await client.query<{ id: string; update: Buffer }>(
         `SELECT id, update FROM ${this.table} WHERE doc = $1 ORDER BY id`,
         [docName]
       )
-      if (res.rows.length < 2) return
+      if (res.rows.length < 2) return undefined
       const merged = await this.merge(res.rows.map((r) => r.update))
       const ids = res.rows.map((r) => r.id)
       const newest = ids.pop() as string
@@ -563,6 +563,7 @@ export class PostgresPersistence implements Persistence, VersionStore {
       await client.query(`UPDATE ${this.table} SET update = $1 WHERE id = $2`, [merged, newest])
       await client.query(`DELETE FROM ${this.table} WHERE id = ANY($1::bigint[])`, [ids])
       this.stats.compactions++
+      return merged.byteLength
     })
   }
 

@@ -27,8 +27,10 @@ export interface Persistence {
    * rows it merged. Safe to run while `store` is called concurrently.
    * `idle`: nobody is editing the document (it unloaded), so the adapter may
    * also give the merged rows' space back now, at a cost to other writes.
+   * Resolves with the merged row's size in bytes when it wrote one (the
+   * server then knows the document's size without encoding it).
    */
-  compact(docName: string, options?: { idle?: boolean }): Promise<void>
+  compact(docName: string, options?: { idle?: boolean }): Promise<number | void>
   /** Removes the document, all its updates, its versions and its recorded authors. */
   delete(docName: string): Promise<void>
   /** Stored document names in ascending order, after `after`, at most `limit`. */

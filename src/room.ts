@@ -104,7 +104,8 @@ export class Room implements FanoutRoom {
       health: deps.health,
       maxHeldBytes: deps.limits.maxDocumentBytes + deps.limits.maxMessageBytes,
       // Compaction only saves space and load time; the rows are intact.
-      onCompactionFailed: (err) => this.log.warn({ err }, 'compaction failed')
+      onCompactionFailed: (err) => this.log.warn({ err }, 'compaction failed'),
+      onCompacted: (bytes) => { if (bytes < this.docBytes) this.docBytes = bytes }
     })
     this.presence = this.makePresence(this.doc)
     this.doc.on('update', this.onDocUpdate)
@@ -283,7 +284,14 @@ export class Room implements FanoutRoom {
 
   /** Refuses an update that would grow the document past `maxDocumentBytes`. */
   private checkSize (update: Uint8Array, budget?: WorkBudget): void {
-    if (this.docBytes + update.byteLength <= this.deps.limits.maxDocumentBytes) return
+    const max = this.deps.limits.maxDocumentBytes
+    // The estimate adds every update's size, which overstates the growth
+    // several times over. Past three quarters of the limit, a compaction (off
+    // the event loop) brings it back to the document's real size, so that the
+    // exact measurement below (an encoding of the whole document on the event
+    // loop, seconds for a large one) is left to documents really near the limit.
+    if (this.docBytes + update.byteLength > max * 0.75) this.writes.compactSoon()
+    if (this.docBytes + update.byteLength <= max) return
     this.checkGrowth(update.byteLength, budget)
   }
 

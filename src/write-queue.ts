@@ -52,6 +52,12 @@ export interface WriteQueueDeps {
   maxHeldBytes: number
   /** A background compaction failed (the stored rows are intact). */
   onCompactionFailed: (err: Error) => void
+  /**
+   * A compaction wrote a merged row: `bytes` is an upper bound of the
+   * document's size now (the merged row, plus everything stored or queued
+   * since), known without encoding the document.
+   */
+  onCompacted?: (bytes: number) => void
 }
 
 interface Waiter {
@@ -173,6 +179,17 @@ export class WriteQueue {
     else this.compact({ idle: true })
   }
 
+  /**
+   * Starts a compaction now, whatever the amortization says, when there is
+   * something to merge (the document nears its size limit, and its merged
+   * size tells the room how large it really is).
+   */
+  compactSoon (): void {
+    if (this.compacting || this.failure !== null || this.stopped || this.sinceCompaction === 0) return
+    this.baseBytes = this.deps.sizeHint?.() ?? 0
+    this.compact()
+  }
+
   /** Fails the queue: waiters reject, nothing more is written. Safe to call twice. */
   fail (err: Error): void {
     if (this.failure !== null) return
@@ -270,9 +287,11 @@ export class WriteQueue {
     this.compacting = true
     const counted = this.sinceCompaction
     const countedBytes = this.bytesSinceCompaction
-    this.deps.persistence.compact(this.deps.docName, options).then(() => {
+    this.deps.persistence.compact(this.deps.docName, options).then((merged) => {
       this.sinceCompaction -= counted
       this.bytesSinceCompaction = countedBytes === Infinity ? 0 : this.bytesSinceCompaction - countedBytes
+      // Rows stored after the merge read them are counted in both: still an upper bound.
+      if (typeof merged === 'number' && countedBytes !== Infinity) this.deps.onCompacted?.(merged + this.bytesSinceCompaction + this.heldBytes)
     }, (err: Error) => {
       this.deps.metrics.storageErrors.inc({ op: 'compact' })
       this.deps.onCompactionFailed(err)

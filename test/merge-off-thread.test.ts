@@ -24,6 +24,8 @@ describe('OffThreadMerger', () => {
     const merger = new OffThreadMerger()
     try {
       const { merged, stateVector } = await merger.merge(rows)
+      // In the worker, not in the fallback on this thread.
+      expect(merger.stats).toEqual({ offThread: 1, here: 0 })
       const here = new Y.Doc()
       Y.applyUpdate(here, mergeStoredUpdates(rows))
       const there = new Y.Doc()

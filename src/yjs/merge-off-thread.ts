@@ -1,7 +1,6 @@
 import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
 import * as Y from 'yjs'
-import { serverDoc } from './doc.js'
 import { mergeStoredUpdates } from './stored-updates.js'
 
 /** Rows smaller than this together are merged on the calling thread: a worker round trip costs more. */
@@ -16,7 +15,7 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
 const Y = require(workerData.yjs)
 parentPort.on('message', ({ id, rows }) => {
-  const doc = serverDoc()
+  const doc = new Y.Doc({ guid: 'merge' })
   try {
     doc.transact(() => { for (const row of rows) Y.applyUpdate(doc, row) })
     const merged = Y.encodeStateAsUpdate(doc)
@@ -55,15 +54,22 @@ export class OffThreadMerger {
   private nextId = 1
   private readonly waiting = new Map<number, Waiting>()
   private closed = false
+  /** Merges done in the worker and on the calling thread (a fallback, or rows too small to send). */
+  readonly stats = { offThread: 0, here: 0 }
 
   async merge (rows: Uint8Array[]): Promise<MergedRows> {
     const bytes = rows.reduce((sum, row) => sum + row.byteLength, 0)
-    if (bytes < OFF_THREAD_BYTES || this.closed) return mergeHere(rows)
-    try {
-      return await this.inWorker(rows)
-    } catch {
-      return mergeHere(rows)
+    if (bytes >= OFF_THREAD_BYTES && !this.closed) {
+      try {
+        const merged = await this.inWorker(rows)
+        this.stats.offThread++
+        return merged
+      } catch {
+        // merged here, below
+      }
     }
+    this.stats.here++
+    return mergeHere(rows)
   }
 
   private inWorker (rows: Uint8Array[]): Promise<MergedRows> {
