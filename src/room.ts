@@ -178,7 +178,8 @@ export class Room implements FanoutRoom {
     const frames = updates.length === 0 ? [encodeSyncStep2(EMPTY_UPDATE)] : updates.length === 1 ? [encodeSyncStep2(updates[0])] : null
     this.resolveStoredFrames(frames === null ? null : { frames, written: (write) => { writes.push(write) } })
     await new Promise((resolve) => setImmediate(resolve))
-    if (writes.length > 0) {
+    // A small document integrates in less time than the wait would take.
+    if (writes.length > 0 && updates.length === 1 && updates[0].byteLength >= EARLY_ANSWER_WAIT_BYTES) {
       let timer: NodeJS.Timeout | undefined
       await Promise.race([Promise.all(writes), new Promise((resolve) => { timer = setTimeout(resolve, EARLY_ANSWER_WRITE_MS) })])
       clearTimeout(timer)
@@ -554,6 +555,8 @@ export interface EarlyAnswer {
 
 /** How long the integration of a loaded document waits for early answers to be written. */
 const EARLY_ANSWER_WRITE_MS = 500
+/** Stored documents smaller than this are integrated without waiting for early answers to be written. */
+const EARLY_ANSWER_WAIT_BYTES = 64 * 1024
 
 /** Distinct state vectors whose sync answers are kept per document version. */
 const MAX_CACHED_ANSWERS = 8
