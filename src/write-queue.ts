@@ -186,6 +186,8 @@ export class WriteQueue {
    */
   compactSoon (): void {
     if (this.compacting || this.failure !== null || this.stopped || this.sinceCompaction === 0) return
+    // Not merge after merge: a document that really is near its limit waits for a quarter of its size in new rows.
+    if (this.bytesSinceCompaction < Math.max(SOON_MIN_BYTES, this.baseBytes / 4)) return
     this.baseBytes = this.deps.sizeHint?.() ?? 0
     this.compact()
   }
@@ -304,6 +306,9 @@ export class WriteQueue {
     })
   }
 }
+
+/** New bytes a compaction started early (near the size limit) waits for at least. */
+const SOON_MIN_BYTES = 1024 * 1024
 
 function mergeAll (entries: readonly QueuedUpdate[]): Uint8Array {
   return entries.length === 1 ? entries[0].update : mergeMany(entries.map((p) => p.update))

@@ -30,7 +30,7 @@ class CountingStorage extends MemoryPersistence {
     return super.store(doc, update)
   }
 
-  override async compact (doc: string): Promise<void> {
+  override async compact (doc: string): Promise<number | undefined> {
     this.compactions++
     return super.compact(doc)
   }
@@ -43,7 +43,7 @@ function update (n: number): Uint8Array {
   return Y.encodeStateAsUpdate(doc)
 }
 
-function queue (storage: CountingStorage, options: { compactAfterUpdates?: number; maxHeldBytes?: number; sizeHint?: () => number } = {}) {
+function queue (storage: CountingStorage, options: { compactAfterUpdates?: number; maxHeldBytes?: number; sizeHint?: () => number; onCompacted?: (bytes: number) => void } = {}) {
   const batches: StoredBatch[] = []
   const failures: Error[] = []
   const health = new StorageHealth(pino({ level: 'silent' }))
@@ -57,7 +57,8 @@ function queue (storage: CountingStorage, options: { compactAfterUpdates?: numbe
     health,
     onStored: (batch) => batches.push(batch),
     onFailed: (err) => failures.push(err),
-    onCompactionFailed: () => {}
+    onCompactionFailed: () => {},
+    onCompacted: options.onCompacted
   })
   return { q, batches, failures, health }
 }
@@ -183,6 +184,36 @@ describe('WriteQueue', () => {
     await until(() => storage.compactions === 1, 'the compaction once the new bytes reach the document\'s size')
     size = 4000
     void size
+  })
+
+  it('compacts early on request once a quarter of the document (at least 1 MiB) is new, and reports the merged size', async () => {
+    const storage = new CountingStorage()
+    const sizes: number[] = []
+    const { q } = queue(storage, { compactAfterUpdates: 1_000_000, sizeHint: () => 2 * 1024 * 1024, onCompacted: (bytes) => sizes.push(bytes) })
+    q.loaded(1)
+    const big = (n: number): Uint8Array => {
+      const doc = new Y.Doc()
+      doc.clientID = 5000 + n
+      doc.getText('t').insert(0, 'x'.repeat(300 * 1024))
+      return Y.encodeStateAsUpdate(doc)
+    }
+    for (let n = 0; n < 2; n++) {
+      q.push(big(n), HTTP_ORIGIN)
+      await q.whenStored()
+    }
+    // 600 KB new: not enough for an early compaction.
+    q.compactSoon()
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(storage.compactions).toBe(0)
+    for (let n = 2; n < 4; n++) {
+      q.push(big(n), HTTP_ORIGIN)
+      await q.whenStored()
+    }
+    q.compactSoon()
+    await until(() => storage.compactions === 1 && sizes.length === 1, 'an early compaction and its size')
+    const rows = await storage.load('doc')
+    expect(rows).toHaveLength(1)
+    expect(sizes[0]).toBe(rows[0].byteLength)
   })
 
   it('rejects waiters and stops retrying when stopped', async () => {
