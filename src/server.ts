@@ -368,7 +368,8 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     }, connectionShared, connectionLimiter(config))
     connections.add(conn)
     metrics.connections.set(connections.size)
-    logger.info({ ...conn.logBindings, access: permit.access }, 'connected')
+    // Built only when it is logged: at every connection, the object would be garbage at once.
+    if (logger.isLevelEnabled('info')) logger.info({ ...conn.logBindings, access: permit.access }, 'connected')
     const registryNow = rooms()
     registryNow.acquire(docName).then((room) => {
       if (conn.closed) {
@@ -387,7 +388,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     metrics.connections.set(connections.size)
     metrics.closes.inc({ code: closeLabel(code) })
     if (!countedAtConnect) ipConnections.release(conn.options.ip)
-    logger.info({ ...conn.logBindings, code, reason, durationMs: Date.now() - conn.openedAt }, 'disconnected')
+    if (logger.isLevelEnabled('info')) logger.info({ ...conn.logBindings, code, reason, durationMs: Date.now() - conn.openedAt }, 'disconnected')
     const room = conn.room
     if (room !== null) {
       room.leave(conn)
