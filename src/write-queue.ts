@@ -292,8 +292,10 @@ export class WriteQueue {
     this.deps.persistence.compact(this.deps.docName, options).then((merged) => {
       this.sinceCompaction -= counted
       this.bytesSinceCompaction = countedBytes === Infinity ? 0 : this.bytesSinceCompaction - countedBytes
-      // Rows stored after the merge read them are counted in both: still an upper bound.
-      if (typeof merged === 'number' && countedBytes !== Infinity) this.deps.onCompacted?.(merged + this.bytesSinceCompaction + this.heldBytes)
+      // Rows stored after the merge read them are counted in both: still an
+      // upper bound. Not with shared storage: other instances' changes that
+      // arrived after the read are in neither.
+      if (typeof merged === 'number' && countedBytes !== Infinity && !this.deps.persistence.shared) this.deps.onCompacted?.(merged + this.bytesSinceCompaction + this.heldBytes)
     }, (err: Error) => {
       this.deps.metrics.storageErrors.inc({ op: 'compact' })
       this.deps.onCompactionFailed(err)
