@@ -109,7 +109,9 @@ describe.skipIf(!e2eEnabled)('text-editor example', () => {
     await page.goto(`${example.url}?${new URLSearchParams({ doc, name: 'Ada', color: '#e11d48' }).toString()}`)
     await grace.page.waitForFunction(() => (globalThis as any).example.text.toString() === 'Online line\nWritten offline')
     await waitForSave(page, 'saved')
-    expect(ada.errors).toEqual([])
+    // Going offline aborts a request in flight (the history panel polls), and
+    // the browser logs that itself; anything else is a fault of the page.
+    expect(ada.errors.filter((e) => e !== 'console: Failed to load resource: net::ERR_INTERNET_DISCONNECTED')).toEqual([])
     expect(grace.errors).toEqual([])
     await ada.context.close()
     await grace.context.close()
