@@ -210,26 +210,26 @@ export class LeveldbPersistence implements Persistence, VersionStore {
     // garbage-collected (and a document poisoned with deep nesting before
     // updates were checked on arrival still merges, without recursion).
     const { merged, stateVector } = await this.merger.merge(entries.map(({ value }) => value))
-    const db = await this.tx(async (db) => {
+    const replaced = await this.tx(async (db) => {
       const now: Array<{ key: unknown[] }> = await getLevelUpdatesEntries(db, docName)
       const present = new Set(now.map(({ key }) => key[3] as number))
       // Deleted meanwhile (or compacted by someone else): nothing to replace.
-      if (!entries.every(({ key }) => present.has(key[3] as number))) return undefined
+      if (!entries.every(({ key }) => present.has(key[3] as number))) return false
       const newest = entries[entries.length - 1].key[3] as number
       await db.batch([
         ...entries.slice(0, -1).map(({ key }) => ({ type: 'del', key })),
         { type: 'put', key: updateKey(docName, newest), value: Buffer.from(merged.buffer, merged.byteOffset, merged.byteLength) },
         { type: 'put', key: stateVectorKey(docName), value: encodeStoredStateVector(stateVector, newest) }
       ])
-      return db
+      return true
     })
     // LevelDB keeps the replaced rows in its files until it compacts them on
     // its own schedule. For a document nobody edits any more, ask it to do so
     // for this document's rows now, so the disk shrinks with the merge. Not
     // while the document is edited: a manual compaction can hold up LevelDB's
     // writes, and with them relaying. A failure only leaves the space for later.
-    if (db === undefined) return undefined
-    if (idle) await db.compactRange(updateKey(docName, 0), updateKey(docName, LAST_CLOCK)).catch(() => {})
+    if (!replaced) return undefined
+    if (idle) await this.db.compactRange(updateKey(docName, 0), updateKey(docName, LAST_CLOCK)).catch(() => {})
     return merged.byteLength
   }
 

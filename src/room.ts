@@ -71,15 +71,12 @@ export class Room implements FanoutRoom {
   presence: Presence
   private readonly writes: WriteQueue
   private destroyedFlag = false
-  /** Bumped by every change to the doc; cached encodings are valid for one version. */
-  private version = 0
   /** Encoded size of the doc, exact after each full encoding, an upper estimate in between (each update adds its length). */
   private docBytes = 0
-  /** Sync answers (step-2 frames) for the current version, by state vector. */
+  /** Sync answers (step-2 frames) for the document as it is now, by state vector; dropped by every change. */
   private answers: Map<string, Uint8Array> | null = null
-  private answersVersion = -1
-  /** The whole document as one update, for the version it was encoded at. */
-  private full: { version: number; update: Uint8Array } | undefined
+  /** The whole document as one update, as it is now; dropped by every change. */
+  private full: Uint8Array | undefined
   private childLog: Logger | undefined
   private failReason: string | undefined
   /**
@@ -203,8 +200,7 @@ export class Room implements FanoutRoom {
 
   private readonly onDocUpdate = (update: Uint8Array, txOrigin: unknown): void => {
     const origin = originOf(txOrigin)
-    this.version++
-    // Encodings of the previous version are useless now: let them go.
+    // Encodings of the document before this change are useless now: let them go.
     this.answers = null
     this.full = undefined
     if (origin.kind === 'load') return
@@ -309,10 +305,10 @@ export class Room implements FanoutRoom {
 
   /** The whole document as one update, encoded once per version. */
   private fullState (): Uint8Array {
-    if (this.full !== undefined && this.full.version === this.version) return this.full.update
+    if (this.full !== undefined) return this.full
     const update = Y.encodeStateAsUpdate(this.doc)
     this.docBytes = update.byteLength
-    this.full = { version: this.version, update }
+    this.full = update
     return update
   }
 
@@ -385,14 +381,11 @@ export class Room implements FanoutRoom {
   }
 
   private cachedAnswer (stateVector: Uint8Array): Uint8Array | undefined {
-    return this.answersVersion === this.version ? this.answers?.get(answerKey(stateVector)) : undefined
+    return this.answers?.get(answerKey(stateVector))
   }
 
   private cacheAnswer (stateVector: Uint8Array, frame: Uint8Array): void {
-    if (this.answersVersion !== this.version || this.answers === null) {
-      this.answers = new Map()
-      this.answersVersion = this.version
-    }
+    this.answers ??= new Map()
     // A few distinct state vectors per version (clients at the same state ask alike); bound the rest.
     if (this.answers.size >= MAX_CACHED_ANSWERS) return
     this.answers.set(answerKey(stateVector), frame)
@@ -518,9 +511,8 @@ export class Room implements FanoutRoom {
     }
   }
 
-  /** Frees the doc and the awareness timer. Safe to call twice. */
   /**
-   * Unloads the document. With `compact`, rows stored since the last
+   * Unloads the document (frees the doc and its presence; safe to call twice). With `compact`, rows stored since the last
    * compaction are merged in the background (not when the server stops, nor
    * for a document being deleted).
    */
