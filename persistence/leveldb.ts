@@ -58,8 +58,19 @@ interface PendingStore {
 export class LeveldbPersistence implements Persistence, VersionStore {
   readonly name = 'leveldb'
   readonly shared = false
-  /** Next free clock per document. LevelDB is locked to this process, so the cache stays true. */
+  /**
+   * Next free clock per loaded document (0: no rows yet), learned from its
+   * load or its first write, dropped by `release`. LevelDB is locked to this
+   * process, so the cache stays true.
+   */
   private readonly clocks = new Map<string, number>()
+  /**
+   * Counts the clocks dropped (`release`, `delete`, a failed batch). A load
+   * reads outside the transaction queue: it caches the clock it saw only if
+   * none was dropped meanwhile, since a write after its read sets the cache
+   * itself and only a drop could then let the older clock in.
+   */
+  private clockDrops = 0
   /** The last version number stored (read once; the lock on the directory keeps it true). */
   private lastSeq: number | undefined
   /**
@@ -131,11 +142,23 @@ export class LeveldbPersistence implements Persistence, VersionStore {
    */
   async load (docName: string): Promise<Uint8Array[]> {
     if (this.closed || this.db === undefined) throw new StorageError('leveldb storage is closed')
+    const drops = this.clockDrops
+    let rows: Array<[unknown[], Uint8Array]>
     try {
-      return await this.db.values({ gte: updateKey(docName, 0), lt: updateKey(docName, LAST_CLOCK) }).all() as Uint8Array[]
+      rows = await this.db.iterator({ gte: updateKey(docName, 0), lt: updateKey(docName, LAST_CLOCK) }).all()
     } catch (err) {
       throw new StorageError(`leveldb: ${(err as Error)?.message ?? String(err)}`, { cause: err })
     }
+    // The document's first write then needs no read of its own.
+    if (drops === this.clockDrops && !this.clocks.has(docName)) {
+      this.clocks.set(docName, rows.length === 0 ? 0 : (rows[rows.length - 1][0][3] as number) + 1)
+    }
+    return rows.map((row) => row[1])
+  }
+
+  /** The server unloaded the document: forget its clock (its next load or write reads it again). */
+  release (docName: string): void {
+    if (this.clocks.delete(docName)) this.clockDrops++
   }
 
   store (docName: string, update: Uint8Array): Promise<void> {
@@ -159,6 +182,7 @@ export class LeveldbPersistence implements Persistence, VersionStore {
         } catch (err) {
           // The clocks handed out for this batch were never written.
           this.clocks.clear()
+          this.clockDrops++
           for (const entry of batch) entry.reject(err as Error)
         }
       }
@@ -171,13 +195,10 @@ export class LeveldbPersistence implements Persistence, VersionStore {
     const ops: Array<{ type: 'put'; key: unknown[]; value: Buffer }> = []
     for (const { docName, update } of batch) {
       let next = this.clocks.get(docName)
-      if (next === undefined) {
-        const current: number = await getCurrentUpdateClock(db, docName)
-        if (current === -1) {
-          // y-leveldb lists documents by their state-vector key; write one for a new doc.
-          ops.push({ type: 'put', key: stateVectorKey(docName), value: encodeStoredStateVector(stateVectorOf(update), 0) })
-        }
-        next = current + 1
+      if (next === undefined) next = (await getCurrentUpdateClock(db, docName) as number) + 1
+      if (next === 0) {
+        // y-leveldb lists documents by their state-vector key; write one for a new doc.
+        ops.push({ type: 'put', key: stateVectorKey(docName), value: encodeStoredStateVector(stateVectorOf(update), 0) })
       }
       ops.push({ type: 'put', key: updateKey(docName, next), value: Buffer.from(update.buffer, update.byteOffset, update.byteLength) })
       this.clocks.set(docName, next + 1)
@@ -244,6 +265,7 @@ export class LeveldbPersistence implements Persistence, VersionStore {
         ...history.map((key: unknown) => ({ type: 'del', key }))
       ])
       this.clocks.delete(docName)
+      this.clockDrops++
     }))
   }
 

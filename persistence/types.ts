@@ -31,6 +31,11 @@ export interface Persistence {
    * server then knows the document's size without encoding it).
    */
   compact(docName: string, options?: { idle?: boolean }): Promise<number | void>
+  /**
+   * The server unloaded the document (its queued stores may still be
+   * running): the adapter may drop what it keeps in memory for it. Optional.
+   */
+  release?(docName: string): void
   /** Removes the document, all its updates, its versions and its recorded authors. */
   delete(docName: string): Promise<void>
   /** Stored document names in ascending order, after `after`, at most `limit`. */

@@ -527,6 +527,7 @@ export class Room implements FanoutRoom {
     this.doc.off('update', this.onDocUpdate)
     this.presence.destroy()
     this.doc.destroy()
+    this.deps.persistence.release?.(this.name)
   }
 }
 

@@ -297,6 +297,34 @@ export function persistenceConformance (factory: AdapterFactory): void {
       }
     }))
 
+    it('appends after what a load saw, after a release and after a deletion', () => withStorage(async (p, where) => {
+      await p.store('doc', tiny(1))
+      await p.store('doc', tiny(2))
+      let q = p
+      if (factory.durable) {
+        await p.close()
+        q = await where.open()
+      }
+      try {
+        expect(ids(await q.load('doc'))).toEqual([1, 2])
+        await q.store('doc', tiny(3))
+        q.release?.('doc')
+        await q.store('doc', tiny(4))
+        expect(ids(await q.load('doc'))).toEqual([1, 2, 3, 4])
+        // A document first seen by a load is listed once it is written.
+        expect(await q.load('fresh')).toEqual([])
+        await q.store('fresh', tiny(5))
+        expect(await q.list()).toEqual(['doc', 'fresh'])
+        // A load racing a deletion: whatever it saw, the next write starts the document again.
+        await Promise.all([q.load('doc'), q.delete('doc')])
+        await q.store('doc', tiny(6))
+        expect(ids(await q.load('doc'))).toEqual([6])
+        expect(await q.list()).toEqual(['doc', 'fresh'])
+      } finally {
+        if (q !== p) await q.close()
+      }
+    }))
+
     it('deletes one document and nothing else', () => withStorage(async (p) => {
       await p.store('gone', tiny(1))
       await p.store('gone', tiny(2))
