@@ -34,16 +34,17 @@ export interface PresenceDeps {
  * updates to `members()`; everything about awareness happens here.
  */
 export class Presence {
-  /** Made on first use: most documents never see an awareness message (a doc, its maps and observers per document otherwise). */
-  private aw: awarenessProtocol.Awareness | null = null
-  /** Each member and the awareness client ids it controls (kept after a removal, reserved when it leaves). */
+  /**
+   * Made on first use: most documents never see an awareness message, and
+   * with thousands open, an Awareness (a doc, its maps and observers) and
+   * these collections per document were a tenth of a connection's memory.
+   */
+  private aw: AwarenessState | null = null
+  /**
+   * Each member and the awareness client ids it controls (kept after a
+   * removal, reserved when it leaves); `NO_IDS` until it controls one.
+   */
   private readonly members = new Map<Member, Set<number>>()
-  /** JSON size of each awareness state, and their sum, for `maxAwarenessBytesPerDoc`. */
-  private readonly awarenessSizes = new Map<number, number>()
-  private awarenessBytes = 0
-  /** Who controls each client of another instance, as that instance said. */
-  private readonly remoteOwners = new Map<number, string>()
-  private awarenessChanged = new Set<number>()
   private awarenessScheduled = false
   private destroyed = false
 
@@ -51,6 +52,11 @@ export class Presence {
 
   /** The document's Awareness (made now if no awareness message came yet). */
   get awareness (): awarenessProtocol.Awareness {
+    return this.state.awareness
+  }
+
+  /** The document's awareness and what is kept about it (made now if no awareness message came yet). */
+  private get state (): AwarenessState {
     if (this.aw === null) {
       const awareness = new awarenessProtocol.Awareness(this.doc)
       // Every Awareness starts its own 3 s timer to expire states. With
@@ -60,14 +66,14 @@ export class Presence {
       // The server has no presence of its own.
       awareness.setLocalState(null)
       awareness.on('update', this.onAwarenessUpdate)
-      this.aw = awareness
+      this.aw = { awareness, sizes: new Map(), bytes: 0, remoteOwners: new Map(), changed: new Set() }
     }
     return this.aw
   }
 
   /** Every state, by client id (without making an Awareness for a document that has none). */
   states (): Map<number, Record<string, unknown>> {
-    return this.aw === null ? new Map() : this.aw.getStates() as Map<number, Record<string, unknown>>
+    return this.aw === null ? new Map() : this.aw.awareness.getStates() as Map<number, Record<string, unknown>>
   }
 
   /**
@@ -75,7 +81,7 @@ export class Presence {
    * Awareness's own timer would; `now` in ms since the epoch.
    */
   expire (now: number): void {
-    if (this.destroyed || this.aw === null || this.aw.states.size === 0) return
+    if (this.destroyed || this.aw === null || this.aw.awareness.states.size === 0) return
     const outdated: number[] = []
     for (const [clientId, meta] of this.awareness.meta) {
       if (awarenessProtocol.outdatedTimeout <= now - meta.lastUpdated && this.awareness.states.has(clientId)) outdated.push(clientId)
@@ -89,9 +95,9 @@ export class Presence {
 
   /** Adds a member; returns every current state as one message for it, or null when nobody is present. */
   join (member: Member): Uint8Array | null {
-    this.members.set(member, new Set())
+    this.members.set(member, NO_IDS)
     if (this.aw === null) return null
-    const states = this.aw.getStates()
+    const states = this.aw.awareness.getStates()
     return states.size === 0 ? null : encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...states.keys()]))
   }
 
@@ -102,7 +108,7 @@ export class Presence {
     this.members.delete(member)
     this.deps.reservations.reserve(this.deps.name, controlled, member.identity)
     if (controlled.size > 0 && !this.destroyed && this.aw !== null) {
-      awarenessProtocol.removeAwarenessStates(this.aw, [...controlled], { kind: 'connection', member } satisfies Origin)
+      awarenessProtocol.removeAwarenessStates(this.aw.awareness, [...controlled], { kind: 'connection', member } satisfies Origin)
     }
     return true
   }
@@ -120,8 +126,8 @@ export class Presence {
   /** The full awareness state as one message, or null when nobody is present. */
   message (): Uint8Array | null {
     if (this.aw === null) return null
-    const ids = [...this.aw.getStates().keys()]
-    return ids.length === 0 ? null : encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.aw, ids))
+    const ids = [...this.aw.awareness.getStates().keys()]
+    return ids.length === 0 ? null : encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.aw.awareness, ids))
   }
 
   /**
@@ -162,6 +168,7 @@ export class Presence {
     const own = origin.member
     const ownIds = this.members.get(own)
     if (ownIds === undefined) return
+    const { sizes, remoteOwners } = this.state
     const accepted: AwarenessEntry[] = []
     const takeovers: number[] = []
     let forged = 0
@@ -213,7 +220,7 @@ export class Presence {
           if (current !== undefined && (newer || entry.clock === known?.clock)) forged++
           continue
         }
-        const remoteOwner = current === undefined ? undefined : this.remoteOwners.get(id)
+        const remoteOwner = current === undefined ? undefined : remoteOwners.get(id)
         if (remoteOwner !== undefined) {
           // A client of another instance. A client that moved here after a
           // reconnect announces its own id first thing (stale clock or not):
@@ -238,7 +245,7 @@ export class Presence {
           controlledAfter.add(id)
         }
       }
-      bytesDelta += (removal ? 0 : entry.state.length) - (this.awarenessSizes.get(id) ?? 0)
+      bytesDelta += (removal ? 0 : entry.state.length) - (sizes.get(id) ?? 0)
     }
     if (forged > 0) {
       this.deps.metrics.forgedAwareness.inc(forged)
@@ -248,19 +255,29 @@ export class Presence {
     if (controlledAfter.size > limits.maxAwarenessClientsPerConnection) {
       throw new TandemError('AWARENESS_TOO_LARGE', `more than ${limits.maxAwarenessClientsPerConnection} awareness client ids on one connection`)
     }
-    if (bytesDelta > 0 && this.awarenessBytes + bytesDelta > limits.maxAwarenessBytesPerDoc) {
+    if (bytesDelta > 0 && this.state.bytes + bytesDelta > limits.maxAwarenessBytesPerDoc) {
       throw new TandemError('AWARENESS_TOO_LARGE', `the document's presence would exceed ${limits.maxAwarenessBytesPerDoc} bytes`)
     }
     for (const id of takeovers) {
       // The old socket's close must not remove what the new one controls.
       for (const [member, ids] of this.members) if (member !== own) ids.delete(id)
-      ownIds.add(id)
-      this.remoteOwners.delete(id)
+      this.controls(own).add(id)
+      remoteOwners.delete(id)
     }
     if (accepted.length === 0) return
     for (const entry of accepted) this.deps.reservations.release(this.deps.name, entry.clientId)
     const rewritten = accepted.length !== entries.length || accepted.some((e, i) => e !== entries[i])
     awarenessProtocol.applyAwarenessUpdate(this.awareness, rewritten ? encodeAwarenessEntries(accepted) : update, origin)
+  }
+
+  /** The ids `member` controls, as a set of its own to add to. */
+  private controls (member: Member): Set<number> {
+    let ids = this.members.get(member)
+    if (ids === NO_IDS) {
+      ids = new Set()
+      this.members.set(member, ids)
+    }
+    return ids!
   }
 
   /** The member that controls awareness client `id`, if one does. */
@@ -274,29 +291,30 @@ export class Presence {
     txOrigin: unknown
   ): void => {
     const origin = originOf(txOrigin)
-    const owned = origin.kind === 'connection' ? this.members.get(origin.member) : undefined
-    if (owned !== undefined) {
+    if (origin.kind === 'connection' && this.members.has(origin.member) && added.length + updated.length > 0) {
       // A member keeps the ids it removed: they count against its limit and are reserved when it leaves.
+      const owned = this.controls(origin.member)
       for (const id of added) owned.add(id)
       for (const id of updated) owned.add(id)
     }
-    const states = this.awareness.getStates()
+    const state = this.state
+    const states = state.awareness.getStates()
     for (const id of [...added, ...updated]) {
       const size = JSON.stringify(states.get(id) ?? null).length
-      this.awarenessBytes += size - (this.awarenessSizes.get(id) ?? 0)
-      this.awarenessSizes.set(id, size)
-      this.awarenessChanged.add(id)
+      state.bytes += size - (state.sizes.get(id) ?? 0)
+      state.sizes.set(id, size)
+      state.changed.add(id)
     }
     for (const id of removed) {
-      this.awarenessBytes -= this.awarenessSizes.get(id) ?? 0
-      this.awarenessSizes.delete(id)
-      this.awarenessChanged.add(id)
+      state.bytes -= state.sizes.get(id) ?? 0
+      state.sizes.delete(id)
+      state.changed.add(id)
     }
     if (isPublished(origin) && (added.length + updated.length + removed.length) > 0) {
       const changed = [...added, ...updated, ...removed]
       this.deps.fanout.publishAwareness(this.deps.name, awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed), this.ownersOf(changed))
     }
-    if (!this.awarenessScheduled && this.awarenessChanged.size > 0) {
+    if (!this.awarenessScheduled && state.changed.size > 0) {
       this.awarenessScheduled = true
       // Coalesce: one encoding per tick for all recipients.
       setImmediate(this.broadcastAwareness)
@@ -305,9 +323,9 @@ export class Presence {
 
   private readonly broadcastAwareness = (): void => {
     this.awarenessScheduled = false
-    if (this.destroyed || this.awarenessChanged.size === 0) return
-    const frame = encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awarenessChanged]))
-    this.awarenessChanged.clear()
+    if (this.destroyed || this.aw === null || this.aw.changed.size === 0) return
+    const frame = encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.aw.awareness, [...this.aw.changed]))
+    this.aw.changed.clear()
     const wire = binaryFrame(frame)
     for (const member of this.members.keys()) member.sendFramed(wire, frame)
     this.deps.metrics.messagesOut.inc('awareness', this.members.size)
@@ -328,11 +346,12 @@ export class Presence {
       this.log.warn({ err }, 'dropped an awareness update from another instance that does not decode')
       return
     }
+    const { remoteOwners } = this.state
     for (const { clientId, identity } of owners ?? []) {
-      if (this.controllerOf(clientId) === undefined) this.remoteOwners.set(clientId, identity)
+      if (this.controllerOf(clientId) === undefined) remoteOwners.set(clientId, identity)
     }
     const foreign = entries.filter((e) => this.controllerOf(e.clientId) === undefined)
-    for (const e of foreign) if (isNullState(e.state)) this.remoteOwners.delete(e.clientId)
+    for (const e of foreign) if (isNullState(e.state)) remoteOwners.delete(e.clientId)
     try {
       if (foreign.length > 0) awarenessProtocol.applyAwarenessUpdate(this.awareness, foreign.length === entries.length ? update : encodeAwarenessEntries(foreign), FANOUT_ORIGIN)
     } catch (err) {
@@ -363,7 +382,7 @@ export class Presence {
 
   snapshot (): Uint8Array | null {
     const ids = this.localIds()
-    return ids.length === 0 || this.aw === null ? null : awarenessProtocol.encodeAwarenessUpdate(this.aw, ids)
+    return ids.length === 0 || this.aw === null ? null : awarenessProtocol.encodeAwarenessUpdate(this.aw.awareness, ids)
   }
 
   owners (): AwarenessOwners {
@@ -373,7 +392,7 @@ export class Presence {
   /** Client ids of members connected here that have a state. */
   private localIds (): number[] {
     if (this.aw === null) return []
-    const states = this.aw.getStates()
+    const states = this.aw.awareness.getStates()
     const ids: number[] = []
     for (const controlled of this.members.values()) for (const id of controlled) if (states.has(id)) ids.push(id)
     return ids
@@ -392,7 +411,7 @@ export class Presence {
   }
 
   get count (): number {
-    return this.aw === null ? 0 : this.aw.getStates().size
+    return this.aw === null ? 0 : this.aw.awareness.getStates().size
   }
 
   /** Releases the Awareness. Safe to call twice. */
@@ -400,12 +419,32 @@ export class Presence {
     if (this.destroyed) return
     this.destroyed = true
     if (this.aw === null) return
-    this.aw.off('update', this.onAwarenessUpdate)
-    this.aw.destroy()
+    this.aw.awareness.off('update', this.onAwarenessUpdate)
+    this.aw.awareness.destroy()
   }
 }
 
-/** Whether two awareness states are the same JSON value (key order included, as the wire carries it). */
+/** A document's awareness and what presence keeps about it. */
+interface AwarenessState {
+  awareness: awarenessProtocol.Awareness
+  /** JSON size of each awareness state, and their sum, for `maxAwarenessBytesPerDoc`. */
+  sizes: Map<number, number>
+  bytes: number
+  /** Who controls each client of another instance, as that instance said. */
+  remoteOwners: Map<number, string>
+  /** Client ids changed since the last broadcast. */
+  changed: Set<number>
+}
+
+/**
+ * The ids of a member that controls none, shared: most members never send
+ * awareness. `controls` gives a member a set of its own before adding;
+ * adding here would give the id to every such member.
+ */
+const NO_IDS: ReadonlySet<number> & Set<number> = new (class extends Set<number> {
+  override add (): this { throw new Error('NO_IDS is shared and stays empty') }
+})()
+
 /**
  * Stops the timer y-protocols' Awareness starts in its constructor (its
  * `_checkInterval`, not public API; `test/presence.test.ts` fails if a
@@ -418,12 +457,10 @@ function stopOwnTimer (awareness: awarenessProtocol.Awareness): void {
 /** How often the registry expires outdated awareness states, as the Awareness itself would. */
 export const AWARENESS_SWEEP_MS = Math.floor(awarenessProtocol.outdatedTimeout / 10)
 
+/** Whether two awareness states are the same JSON value (key order included, as the wire carries it). */
 function sameState (a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b)
 }
-
-/** Distinct state vectors whose sync answers are kept per document version. */
-const MAX_CACHED_ANSWERS = 8
 
 function isNullState (state: string): boolean {
   try {
