@@ -73,9 +73,9 @@ export class Room implements FanoutRoom {
   private destroyedFlag = false
   /** Encoded size of the doc, exact after each full encoding, an upper estimate in between (each update adds its length). */
   private docBytes = 0
-  /** Sync answers (step-2 frames) for the document as it is now, by state vector; dropped by every change. */
+  /** Sync answers (step-2 frames) for the document as it is now, by state vector; dropped by every change (only large ones are kept). */
   private answers: Map<string, Uint8Array> | null = null
-  /** The whole document as one update, as it is now; dropped by every change. */
+  /** The whole document as one update, as it is now, if large; dropped by every change. */
   private full: Uint8Array | undefined
   private childLog: Logger | undefined
   private failReason: string | undefined
@@ -166,13 +166,19 @@ export class Room implements FanoutRoom {
       }
     }
     if (this.destroyedFlag) return
+    // A new document: nothing to integrate, and nothing to answer early.
+    if (updates.length === 0) {
+      this.resolveStoredFrames(null)
+      this.loaded(updates)
+      return
+    }
     // Clients that asked for everything can have the stored state now, before
     // the (much slower) integration into the document: a document stored as
     // one row (compacted) is exactly what they need. The integration takes
     // the thread, so it waits until their sockets have taken the answer
     // (bounded: a client that does not read cannot hold the load up).
     const writes: Array<Promise<void>> = []
-    const frames = updates.length === 0 ? [encodeSyncStep2(EMPTY_UPDATE)] : updates.length === 1 ? [encodeSyncStep2(updates[0])] : null
+    const frames = updates.length === 1 ? [encodeSyncStep2(updates[0])] : null
     this.resolveStoredFrames(frames === null ? null : { frames, written: (write) => { writes.push(write) } })
     await new Promise((resolve) => setImmediate(resolve))
     // A small document integrates in less time than the wait would take.
@@ -191,6 +197,11 @@ export class Room implements FanoutRoom {
       this.deps.metrics.refused.inc({ code: 'LOADED_FLAT' })
       this.log.warn({ rows: updates.length }, 'the stored rows nest too deep to load in one transaction; loaded them flat and compacting them')
     }
+    this.loaded(updates)
+  }
+
+  /** The stored rows are in the document. */
+  private loaded (updates: Uint8Array[]): void {
     this.docBytes = updates.reduce((sum, u) => sum + u.byteLength, 0)
     this.callHook('onLoad', () => this.deps.hooks.onLoad?.({ docName: this.name, doc: this.doc }))
     this.writes.loaded(updates.length)
@@ -308,7 +319,7 @@ export class Room implements FanoutRoom {
     if (this.full !== undefined) return this.full
     const update = Y.encodeStateAsUpdate(this.doc)
     this.docBytes = update.byteLength
-    this.full = update
+    if (update.byteLength >= CACHE_FROM_BYTES) this.full = update
     return update
   }
 
@@ -385,6 +396,8 @@ export class Room implements FanoutRoom {
   }
 
   private cacheAnswer (stateVector: Uint8Array, frame: Uint8Array): void {
+    // By the document's size, which is what an answer costs to compute (and is charged), whatever its own size.
+    if (this.docBytes < CACHE_FROM_BYTES) return
     this.answers ??= new Map()
     // A few distinct state vectors per version (clients at the same state ask alike); bound the rest.
     if (this.answers.size >= MAX_CACHED_ANSWERS) return
@@ -553,6 +566,11 @@ const EARLY_ANSWER_WAIT_BYTES = 64 * 1024
 
 /** Distinct state vectors whose sync answers are kept per document version. */
 const MAX_CACHED_ANSWERS = 8
+/**
+ * Encodings of documents smaller than this are made again when asked rather
+ * than kept: encoding a small document takes microseconds, and with
+ * thousands of documents open their caches cost a fifth of a kilobyte per
+ * connection.
+ */
+const CACHE_FROM_BYTES = 4096
 
-/** An update with no structs and no deletions. */
-const EMPTY_UPDATE = new Uint8Array([0, 0])
