@@ -10,7 +10,7 @@ import type { Origin } from './origin.js'
 import { decodeMessage, encodePermissionDenied, encodeStored, ProtocolError, type Message } from './protocol.js'
 import type { EarlyAnswer, Room } from './room.js'
 import { callAt } from './timers.js'
-import { writeFramed } from './wire.js'
+import { corked, writeFramed } from './wire.js'
 
 /** Who and where one connection is. */
 export interface ConnectionInfo {
@@ -180,13 +180,16 @@ export class Connection implements Member {
   attach (room: Room): void {
     if (this.closed) return
     this.joined = room
-    room.join(this)
-    const held = this.held ?? []
-    this.held = null
-    for (const frame of held) {
-      if (this.closed) return
-      this.handle(frame)
-    }
+    // The server's sync step 1 and the answers to what the client sent meanwhile leave in one write.
+    corked(this.ws, () => {
+      room.join(this)
+      const held = this.held ?? []
+      this.held = null
+      for (const frame of held) {
+        if (this.closed) return
+        this.handle(frame)
+      }
+    })
   }
 
   /** A pong arrived: the peer is alive. */

@@ -83,6 +83,19 @@ export class RoomRegistry {
     }
   }
 
+  /**
+   * Takes a hold on the room for `name` at once if it is loaded and usable
+   * (a connection to an open document then joins in the same turn as its
+   * handshake); undefined otherwise, for `acquire`. Paired with `release`.
+   */
+  acquireLoaded (name: string): Room | undefined {
+    if (this.closing) return undefined
+    const entry = this.entries.get(name)
+    if (entry === undefined || !entry.loaded || !usable(entry.room)) return undefined
+    entry.holds++
+    return entry.room
+  }
+
   private startLoad (name: string): Entry {
     const room = new Room(name, { ...this.deps, onFailed: (r) => this.forget(r) })
     const entry: Entry = { room, ready: Promise.resolve(room), holds: 0, loaded: false }

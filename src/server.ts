@@ -310,10 +310,21 @@ export function createServer (options: ServerOptions = {}): TandemServer {
       if (!socket.destroyed) rejectUpgrade(socket, 'SHUTTING_DOWN', 'the server is shutting down')
       return
     }
-    if (countedAtConnect) {
-      wss.handleUpgrade(request, socket, head, (ws) => onConnection(ws, docName, ip, permit))
-      return
+    // Corked through the handshake: when the document is open, the
+    // handshake's answer and the server's first sync message leave in one write.
+    socket.cork()
+    try {
+      if (countedAtConnect) {
+        wss.handleUpgrade(request, socket, head, (ws) => onConnection(ws, docName, ip, permit))
+        return
+      }
+      acceptCounted(request, socket, head, docName, ip, permit)
+    } finally {
+      socket.uncork()
     }
+  }
+
+  function acceptCounted (request: IncomingMessage, socket: Duplex, head: Buffer, docName: string, ip: string, permit: Permit): void {
     if (!ipConnections.acquire(ip)) {
       refusedConnection(ip)
       return rejectUpgrade(socket, 'TOO_MANY_CONNECTIONS', `more than ${config.maxConnectionsPerIp} connections from this address`)
@@ -371,6 +382,11 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     // Built only when it is logged: at every connection, the object would be garbage at once.
     if (logger.isLevelEnabled('info')) logger.info({ ...conn.logBindings, access: permit.access }, 'connected')
     const registryNow = rooms()
+    const open = registryNow.acquireLoaded(docName)
+    if (open !== undefined) {
+      conn.attach(open)
+      return
+    }
     registryNow.acquire(docName).then((room) => {
       if (conn.closed) {
         registryNow.release(room)

@@ -29,7 +29,7 @@ export function binaryFrame (payload: Uint8Array): Buffer {
  */
 interface WsInternals {
   /** The underlying TCP socket. */
-  _socket?: { write: (b: Buffer) => boolean }
+  _socket?: { write: (b: Buffer) => boolean; cork?: () => void; uncork?: () => void }
   /** The frame sender; `_state` 0 means idle (not compressing or reading a Blob). */
   _sender?: { _state: number }
 }
@@ -44,4 +44,23 @@ export function writeFramed (ws: { send: (data: Uint8Array, options: { binary: b
   const internals = ws as unknown as WsInternals
   if (internals._socket !== undefined && internals._sender?._state === 0) internals._socket.write(wire)
   else ws.send(payload, { binary: true })
+}
+
+/**
+ * Runs `fn` with the TCP socket under a `ws` WebSocket corked, so the frames
+ * it sends leave in one write (one segment for the peer to read, not one per
+ * frame). Without the socket (a `ws` release that renamed it), just runs `fn`.
+ */
+export function corked (ws: object, fn: () => void): void {
+  const socket = (ws as WsInternals)._socket
+  if (typeof socket?.cork !== 'function' || typeof socket.uncork !== 'function') {
+    fn()
+    return
+  }
+  socket.cork()
+  try {
+    fn()
+  } finally {
+    socket.uncork()
+  }
 }

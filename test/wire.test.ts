@@ -1,7 +1,7 @@
 /** The broadcast frame is byte-for-byte what ws itself would send. */
 import { describe, expect, it } from 'vitest'
 import * as ws from 'ws'
-import { binaryFrame, writeFramed } from '../src/wire.js'
+import { binaryFrame, corked, writeFramed } from '../src/wire.js'
 
 describe('binaryFrame', () => {
   it.each([0, 1, 125, 126, 127, 65535, 65536, 200_000])('matches ws framing for %i payload bytes', (length) => {
@@ -30,6 +30,35 @@ describe('writeFramed and the ws internals it relies on', () => {
     const payload = new Uint8Array([1, 2, 3, 4, 5])
     writeFramed(socket, binaryFrame(payload), payload)
     expect([...(await received)]).toEqual([1, 2, 3, 4, 5])
+    client.close()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+})
+
+describe('corked', () => {
+  it('holds what is sent inside it on the socket until it returns, and everything arrives in order', async () => {
+    const { WebSocketServer } = ws as unknown as { WebSocketServer: typeof import('ws').WebSocketServer }
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1' })
+    await new Promise<void>((resolve) => server.once('listening', () => resolve()))
+    const port = (server.address() as import('node:net').AddressInfo).port
+    const serverSide = new Promise<import('ws').WebSocket>((resolve) => server.once('connection', resolve))
+    const client = new ws.WebSocket(`ws://127.0.0.1:${port}`)
+    const got: number[] = []
+    const all = new Promise<void>((resolve) => client.on('message', (data: Buffer) => { got.push(data[0]); if (got.length === 3) resolve() }))
+    const socket = await serverSide
+    const tcp = (socket as unknown as { _socket: import('node:net').Socket })._socket
+    let heldInside = -1
+    corked(socket, () => {
+      socket.send(new Uint8Array([1]))
+      writeFramed(socket, binaryFrame(new Uint8Array([2])), new Uint8Array([2]))
+      socket.send(new Uint8Array([3]))
+      // Nothing left for the kernel yet: all three frames wait in the socket.
+      heldInside = tcp.writableCorked
+    })
+    expect(heldInside).toBeGreaterThan(0)
+    expect(tcp.writableCorked).toBe(0)
+    await all
+    expect(got).toEqual([1, 2, 3])
     client.close()
     await new Promise<void>((resolve) => server.close(() => resolve()))
   })
