@@ -7,6 +7,7 @@ import pg from 'pg'
 import * as Y from 'yjs'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createPersistence, type PersistenceOptions } from '../persistence/index.js'
+import { LeveldbPersistence as YLeveldb } from 'y-leveldb'
 import { LeveldbPersistence } from '../persistence/leveldb.js'
 import { MemoryPersistence } from '../persistence/memory.js'
 import { PostgresPersistence } from '../persistence/postgres.js'
@@ -504,6 +505,34 @@ persistenceConformance({
   async cleanup () {
     await Promise.all(leveldbDirs.map((dir) => rm(dir, { recursive: true, force: true })))
   }
+})
+
+describe('leveldb: the data directory stays readable by y-leveldb', () => {
+  const scopeDirs: string[] = []
+  afterAll(async () => { await Promise.all(scopeDirs.map((dir) => rm(dir, { recursive: true, force: true }))) })
+  it('gives y-leveldb the names, state vectors and content of documents, compacted or not', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tandem-leveldb-y-'))
+    scopeDirs.push(dir)
+    const fresh = writer(7)
+    edit(fresh, 6, 'a')
+    const merged = writer(8)
+    edit(merged, 6, 'b')
+    const p = await LeveldbPersistence.open(dir)
+    for (const u of fresh.updates) await p.store('fresh', u)
+    for (const u of merged.updates) await p.store('merged', u)
+    await p.compact('merged')
+    await p.close()
+    const y = new YLeveldb(dir)
+    try {
+      expect((await y.getAllDocNames()).sort()).toEqual(['fresh', 'merged'])
+      for (const [name, w] of [['fresh', fresh], ['merged', merged]] as const) {
+        expect(await y.getStateVector(name)).toEqual(Y.encodeStateVector(w.doc))
+        expectSameContent(await y.getYDoc(name), w.doc)
+      }
+    } finally {
+      await y.destroy()
+    }
+  })
 })
 
 /** One schema prefix per test file run; every test gets its own schema under it. */

@@ -4,6 +4,10 @@ declare module 'y-leveldb' {
   export class LeveldbPersistence {
     constructor (location: string, options?: { Level?: unknown; levelOptions?: object })
     _transact<T> (f: (db: any) => Promise<T>): Promise<T | null>
+    getAllDocNames (): Promise<string[]>
+    getStateVector (docName: string): Promise<Uint8Array>
+    getYDoc (docName: string): Promise<import('yjs').Doc>
+    destroy (): Promise<void>
   }
   export function getCurrentUpdateClock (db: any, docName: string): Promise<number>
   export function getLevelUpdates (db: any, docName: string, opts?: object): Promise<Uint8Array[]>
