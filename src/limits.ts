@@ -103,32 +103,66 @@ export const RATE_LIMIT_DEFAULTS = Object.freeze({
 export type RateVerdict = 'ok' | 'messages' | 'bytes'
 
 /**
- * The per-connection rate limit: a message bucket and a byte bucket. A
- * message passes only if both have room, and then spends from both; a
- * refused message spends nothing, so the caller may drop it or close.
+ * The settings of a connection rate limit, made once and shared by every
+ * connection's limiter (each connection then holds only its two token
+ * counts and the time it last refilled them).
  */
-export class ConnectionRateLimiter {
-  private readonly messages: TokenBucket
-  private readonly bytes: TokenBucket
+export class RateLimitRules {
+  readonly messagesPerMs: number
+  readonly messagesBurst: number
+  readonly bytesPerMs: number
+  readonly bytesBurst: number
+  readonly now: () => number
 
   constructor (opts: RateLimitOptions = {}) {
     const { burstFactor } = RATE_LIMIT_DEFAULTS
     const messagesPerSec = opts.messagesPerSec ?? RATE_LIMIT_DEFAULTS.messagesPerSec
     const bytesPerSec = opts.bytesPerSec ?? RATE_LIMIT_DEFAULTS.bytesPerSec
-    this.messages = new TokenBucket({
-      ratePerSec: messagesPerSec,
-      burst: opts.messagesBurst ?? Math.max(1, burstFactor * messagesPerSec),
-      now: opts.now
-    })
-    this.bytes = new TokenBucket({ ratePerSec: bytesPerSec, burst: opts.bytesBurst ?? burstFactor * bytesPerSec, now: opts.now })
+    this.messagesBurst = opts.messagesBurst ?? Math.max(1, burstFactor * messagesPerSec)
+    this.bytesBurst = opts.bytesBurst ?? burstFactor * bytesPerSec
+    for (const [name, value] of [['messagesPerSec', messagesPerSec], ['bytesPerSec', bytesPerSec], ['messagesBurst', this.messagesBurst], ['bytesBurst', this.bytesBurst]] as const) {
+      if (!(value > 0 && Number.isFinite(value))) throw new RangeError(`${name} must be a finite number > 0`)
+    }
+    this.messagesPerMs = messagesPerSec / 1000
+    this.bytesPerMs = bytesPerSec / 1000
+    this.now = opts.now ?? monotonicNow
+  }
+}
+
+/**
+ * The per-connection rate limit: a message bucket and a byte bucket. A
+ * message passes only if both have room, and then spends from both; a
+ * refused message spends nothing, so the caller may drop it or close.
+ */
+export class ConnectionRateLimiter {
+  private readonly rules: RateLimitRules
+  private messages: number
+  private bytes: number
+  private last: number
+
+  /** With rules shared by many connections, or options of its own. */
+  constructor (rules: RateLimitRules | RateLimitOptions = {}) {
+    this.rules = rules instanceof RateLimitRules ? rules : new RateLimitRules(rules)
+    this.messages = this.rules.messagesBurst
+    this.bytes = this.rules.bytesBurst
+    this.last = this.rules.now()
   }
 
   /** Accounts for one incoming message of `bytes` bytes. */
   check (bytes: number): RateVerdict {
-    if (this.messages.available() < 1) return 'messages'
-    if (this.bytes.available() < bytes) return 'bytes'
-    this.messages.take(1)
-    this.bytes.take(bytes)
+    const rules = this.rules
+    const now = rules.now()
+    // A clock that steps back (only possible with an injected one) refills nothing.
+    const elapsed = Math.max(0, now - this.last)
+    this.last = Math.max(this.last, now)
+    const messages = Math.min(rules.messagesBurst, this.messages + elapsed * rules.messagesPerMs)
+    const available = Math.min(rules.bytesBurst, this.bytes + elapsed * rules.bytesPerMs)
+    this.messages = messages
+    this.bytes = available
+    if (messages < 1) return 'messages'
+    if (available < bytes) return 'bytes'
+    this.messages = messages - 1
+    this.bytes = available - bytes
     return 'ok'
   }
 }
@@ -186,9 +220,9 @@ export interface AdmissionLimits {
   maxMessageBytes: number
 }
 
-/** A connection's own limiter, from the configuration. */
-export function connectionLimiter (limits: AdmissionLimits): ConnectionRateLimiter {
-  return new ConnectionRateLimiter({
+/** The rules of every connection's own limiter, from the configuration. */
+export function connectionRateRules (limits: AdmissionLimits): RateLimitRules {
+  return new RateLimitRules({
     messagesPerSec: limits.rateLimitMessagesPerSec,
     bytesPerSec: limits.rateLimitBytesPerSec,
     // A single frame of the largest allowed size must always be able to pass.

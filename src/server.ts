@@ -16,7 +16,7 @@ import { createLogger, safeUrl } from './logger.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { RoomRegistry } from './rooms.js'
 import { createAuthorizer, type Permit } from './authorize.js'
-import { connectionLimiter, IdentityLimits, IpConnectionCounter, refusalReason } from './limits.js'
+import { ConnectionRateLimiter, connectionRateRules, IdentityLimits, IpConnectionCounter, refusalReason } from './limits.js'
 import { clientIp } from './request.js'
 import { guardSockets } from './sockets.js'
 import { openDocument, type DocumentHandle } from './documents.js'
@@ -339,6 +339,8 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     })
   }
 
+  const rateRules = connectionRateRules(config)
+
   /** What every connection shares: one object, no closures per socket. */
   const connectionShared: ConnectionShared = {
     maxBufferedBytes: config.maxBufferedBytes,
@@ -376,7 +378,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
       ip,
       docName,
       expiresAtMs: permit.expiresAtMs
-    }, connectionShared, connectionLimiter(config))
+    }, connectionShared, new ConnectionRateLimiter(rateRules))
     connections.add(conn)
     metrics.connections.set(connections.size)
     // Built only when it is logged: at every connection, the object would be garbage at once.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ConnectionRateLimiter, IpConnectionCounter, TokenBucket } from '../src/limits.js'
+import { ConnectionRateLimiter, IpConnectionCounter, RateLimitRules, TokenBucket } from '../src/limits.js'
 
 function manualClock (start = 1000): { now: () => number; advance: (ms: number) => void } {
   let t = start
@@ -74,6 +74,22 @@ describe('TokenBucket', () => {
 })
 
 describe('ConnectionRateLimiter', () => {
+  it('keeps its own counts when its rules are shared with other connections', () => {
+    const clock = manualClock()
+    const rules = new RateLimitRules({ messagesPerSec: 10, messagesBurst: 2, now: clock.now })
+    const a = new ConnectionRateLimiter(rules)
+    const b = new ConnectionRateLimiter(rules)
+    expect([a.check(1), a.check(1), a.check(1)]).toEqual(['ok', 'ok', 'messages'])
+    expect([b.check(1), b.check(1)]).toEqual(['ok', 'ok'])
+    clock.advance(100)
+    expect([a.check(1), a.check(1)]).toEqual(['ok', 'messages'])
+  })
+
+  it('refuses rules that could never let a message through', () => {
+    expect(() => new RateLimitRules({ messagesPerSec: 0 })).toThrow(RangeError)
+    expect(() => new RateLimitRules({ bytesBurst: Number.NaN })).toThrow(RangeError)
+  })
+
   it('limits messages per second', () => {
     const clock = manualClock()
     const limiter = new ConnectionRateLimiter({ messagesPerSec: 10, messagesBurst: 2, now: clock.now })
