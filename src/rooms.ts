@@ -33,8 +33,11 @@ export class RoomRegistry {
   private closing = false
   /** One sweep for the awareness timeouts of every room (instead of a timer per room). */
   private readonly awarenessSweep: NodeJS.Timeout
+  /** What every room gets: one object for all (a copy and a closure per room cost memory per document). */
+  private readonly roomDeps: RoomDeps
 
   constructor (private readonly deps: RoomRegistryDeps) {
+    this.roomDeps = { ...deps, onFailed: (room) => this.forget(room) }
     this.awarenessSweep = setInterval(() => {
       const now = Date.now()
       for (const { room } of this.entries.values()) room.presence.expire(now)
@@ -97,7 +100,7 @@ export class RoomRegistry {
   }
 
   private startLoad (name: string): Entry {
-    const room = new Room(name, { ...this.deps, onFailed: (r) => this.forget(r) })
+    const room = new Room(name, this.roomDeps)
     const entry: Entry = { room, ready: Promise.resolve(room), holds: 0, loaded: false }
     entry.ready = (async () => {
       let timer: NodeJS.Timeout | undefined
