@@ -14,16 +14,21 @@ import { binaryFrame } from './wire.js'
 /** The limits presence enforces (see `ServerOptions` for what each bounds). */
 export type PresenceLimits = Pick<Config, 'maxAwarenessStateBytes' | 'maxAwarenessClientsPerConnection' | 'maxAwarenessBytesPerDoc'>
 
+/** What the presence of every document shares (its room's dependencies). */
 export interface PresenceDeps {
-  /** The document's name (for reservations and fan-out). */
-  name: string
   fanout: Pick<Fanout, 'publishAwareness'>
   metrics: Metrics
   limits: PresenceLimits
   /** Client ids reserved for the identities that left with them (outlives the room). */
   reservations: AwarenessReservations
+}
+
+/** The document a presence belongs to (its room). */
+export interface PresenceHost {
+  /** The document's name (for reservations and fan-out). */
+  readonly name: string
   /** The room's logger (made on first use). */
-  log: () => Logger
+  readonly log: Logger
 }
 
 /**
@@ -48,7 +53,7 @@ export class Presence {
   private awarenessScheduled = false
   private destroyed = false
 
-  constructor (private readonly doc: Y.Doc, private readonly deps: PresenceDeps) {}
+  constructor (private readonly doc: Y.Doc, private readonly deps: PresenceDeps, private readonly host: PresenceHost) {}
 
   /** The document's Awareness (made now if no awareness message came yet). */
   get awareness (): awarenessProtocol.Awareness {
@@ -65,8 +70,10 @@ export class Presence {
       stopOwnTimer(awareness)
       // The server has no presence of its own.
       awareness.setLocalState(null)
-      awareness.on('update', this.onAwarenessUpdate)
-      this.aw = { awareness, sizes: new Map(), bytes: 0, remoteOwners: new Map(), changed: new Set() }
+      // Made here, not per presence: most documents never get this far.
+      const listener = (changes: AwarenessChanges, origin: unknown): void => { this.awarenessUpdated(changes, origin) }
+      awareness.on('update', listener)
+      this.aw = { awareness, listener, sizes: new Map(), bytes: 0, remoteOwners: new Map(), changed: new Set() }
     }
     return this.aw
   }
@@ -90,7 +97,7 @@ export class Presence {
   }
 
   private get log (): Logger {
-    return this.deps.log()
+    return this.host.log
   }
 
   /** Adds a member; returns every current state as one message for it, or null when nobody is present. */
@@ -106,7 +113,7 @@ export class Presence {
     const controlled = this.members.get(member)
     if (controlled === undefined) return false
     this.members.delete(member)
-    this.deps.reservations.reserve(this.deps.name, controlled, member.identity)
+    this.deps.reservations.reserve(this.host.name, controlled, member.identity)
     if (controlled.size > 0 && !this.destroyed && this.aw !== null) {
       awarenessProtocol.removeAwarenessStates(this.aw.awareness, [...controlled], { kind: 'connection', member } satisfies Origin)
     }
@@ -239,7 +246,7 @@ export class Presence {
         } else {
           // A stale entry while a state is held is an echo or an old copy, never a claim.
           if (!newer && current !== undefined) continue
-          const holder = this.deps.reservations.holder(this.deps.name, id)
+          const holder = this.deps.reservations.holder(this.host.name, id)
           if (holder !== undefined && holder !== own.identity) { forged++; continue }
           accepted.push(newer ? entry : { ...entry, clock: known!.clock + 1 })
           controlledAfter.add(id)
@@ -265,7 +272,7 @@ export class Presence {
       remoteOwners.delete(id)
     }
     if (accepted.length === 0) return
-    for (const entry of accepted) this.deps.reservations.release(this.deps.name, entry.clientId)
+    for (const entry of accepted) this.deps.reservations.release(this.host.name, entry.clientId)
     const rewritten = accepted.length !== entries.length || accepted.some((e, i) => e !== entries[i])
     awarenessProtocol.applyAwarenessUpdate(this.awareness, rewritten ? encodeAwarenessEntries(accepted) : update, origin)
   }
@@ -286,10 +293,7 @@ export class Presence {
     return undefined
   }
 
-  private readonly onAwarenessUpdate = (
-    { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
-    txOrigin: unknown
-  ): void => {
+  private awarenessUpdated ({ added, updated, removed }: AwarenessChanges, txOrigin: unknown): void {
     const origin = originOf(txOrigin)
     if (origin.kind === 'connection' && this.members.has(origin.member) && added.length + updated.length > 0) {
       // A member keeps the ids it removed: they count against its limit and are reserved when it leaves.
@@ -312,16 +316,21 @@ export class Presence {
     }
     if (isPublished(origin) && (added.length + updated.length + removed.length) > 0) {
       const changed = [...added, ...updated, ...removed]
-      this.deps.fanout.publishAwareness(this.deps.name, awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed), this.ownersOf(changed))
+      this.deps.fanout.publishAwareness(this.host.name, awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed), this.ownersOf(changed))
     }
     if (!this.awarenessScheduled && state.changed.size > 0) {
       this.awarenessScheduled = true
       // Coalesce: one encoding per tick for all recipients.
-      setImmediate(this.broadcastAwareness)
+      setImmediate(Presence.broadcast, this)
     }
   }
 
-  private readonly broadcastAwareness = (): void => {
+  /** Sends what changed in `presence` since its last broadcast (one function for all, not a closure each). */
+  private static broadcast (presence: Presence): void {
+    presence.broadcastAwareness()
+  }
+
+  private broadcastAwareness (): void {
     this.awarenessScheduled = false
     if (this.destroyed || this.aw === null || this.aw.changed.size === 0) return
     const frame = encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.aw.awareness, [...this.aw.changed]))
@@ -419,14 +428,23 @@ export class Presence {
     if (this.destroyed) return
     this.destroyed = true
     if (this.aw === null) return
-    this.aw.awareness.off('update', this.onAwarenessUpdate)
+    this.aw.awareness.off('update', this.aw.listener)
     this.aw.awareness.destroy()
   }
+}
+
+/** What an Awareness reports as changed. */
+interface AwarenessChanges {
+  added: number[]
+  updated: number[]
+  removed: number[]
 }
 
 /** A document's awareness and what presence keeps about it. */
 interface AwarenessState {
   awareness: awarenessProtocol.Awareness
+  /** The presence's listener on it. */
+  listener: (changes: AwarenessChanges, origin: unknown) => void
   /** JSON size of each awareness state, and their sum, for `maxAwarenessBytesPerDoc`. */
   sizes: Map<number, number>
   bytes: number

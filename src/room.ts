@@ -18,7 +18,7 @@ import type { Metrics } from './metrics.js'
 import { FANOUT_ORIGIN, LOAD_ORIGIN, authorOf, isPublished, isRelayed, originOf, senderOf, type Origin } from './origin.js'
 import { encodeSyncStep1, encodeSyncStep2, encodeSyncUpdate } from './protocol.js'
 import { binaryFrame } from './wire.js'
-import { mergeMany, WriteQueue, type StoredBatch } from './write-queue.js'
+import { mergeMany, WriteQueue, type StoredBatch, type WriteQueueDeps, type WriteQueueHost } from './write-queue.js'
 
 /** The limits a room enforces (see `ServerOptions` for what each bounds). */
 export type RoomLimits = Pick<Config, 'maxDocumentBytes' | 'maxMessageBytes' | 'maxNestingDepth' | 'maxValueDepth' | 'maxAwarenessStateBytes' | 'maxAwarenessClientsPerConnection' | 'maxAwarenessBytesPerDoc'>
@@ -64,7 +64,7 @@ export interface RoomDeps {
  * members and their awareness (ownership, limits, other instances' clients)
  * are the room's `Presence`; the path to storage is its `WriteQueue`.
  */
-export class Room implements FanoutRoom {
+export class Room implements FanoutRoom, WriteQueueHost {
   /** The document; replaced only by `load` (when stored rows had to be loaded flat). */
   doc = serverDoc()
   /** The members and their presence; replaced together with `doc`. */
@@ -82,42 +82,18 @@ export class Room implements FanoutRoom {
   /**
    * The sync answer for a client with an empty state vector, straight from
    * storage, while the document loads (null when the stored rows are not one
-   * snapshot). Resolves once the rows were read.
+   * snapshot). Resolves once the rows were read; null once loaded.
    */
-  readonly storedFrames: Promise<EarlyAnswer | null>
+  storedFrames: Promise<EarlyAnswer | null> | null
   private resolveStoredFrames!: (answer: EarlyAnswer | null) => void
   /** Wakes the load's retry wait, so `destroy()` ends it early. */
   private wakers: Set<() => void> | null = null
 
   constructor (readonly name: string, private readonly deps: RoomDeps) {
-    this.writes = new WriteQueue({
-      docName: name,
-      persistence: deps.persistence,
-      metrics: deps.metrics,
-      compactAfterUpdates: deps.compactAfterUpdates,
-      sizeHint: () => this.docBytes,
-      onStored: (batch) => this.relay(batch),
-      onFailed: (err) => this.onWriteFailed(err),
-      health: deps.health,
-      maxHeldBytes: deps.limits.maxDocumentBytes + deps.limits.maxMessageBytes,
-      // Compaction only saves space and load time; the rows are intact.
-      onCompactionFailed: (err) => this.log.warn({ err }, 'compaction failed'),
-      onCompacted: (bytes) => { if (bytes < this.docBytes) this.docBytes = bytes }
-    })
-    this.presence = this.makePresence(this.doc)
+    this.writes = new WriteQueue(writeQueueDeps(deps), this)
+    this.presence = new Presence(this.doc, deps, this)
     this.doc.on('update', this.onDocUpdate)
     this.storedFrames = new Promise((resolve) => { this.resolveStoredFrames = resolve })
-  }
-
-  private makePresence (doc: Y.Doc): Presence {
-    return new Presence(doc, {
-      name: this.name,
-      fanout: this.deps.fanout,
-      metrics: this.deps.metrics,
-      limits: this.deps.limits,
-      reservations: this.deps.reservations,
-      log: () => this.log
-    })
   }
 
   /** The document's Awareness. */
@@ -125,8 +101,8 @@ export class Room implements FanoutRoom {
     return this.presence.awareness
   }
 
-  /** A child logger made on first use (most rooms never log). */
-  private get log (): Logger {
+  /** The room's logger, a child made on first use (most rooms never log). */
+  get log (): Logger {
     this.childLog ??= this.deps.logger.child({ doc: this.name })
     return this.childLog
   }
@@ -202,6 +178,9 @@ export class Room implements FanoutRoom {
 
   /** The stored rows are in the document. */
   private loaded (updates: Uint8Array[]): void {
+    // Asked for only while loading: let the stored rows go.
+    this.storedFrames = null
+    this.resolveStoredFrames = ignoreAnswer
     this.docBytes = updates.reduce((sum, u) => sum + u.byteLength, 0)
     this.callHook('onLoad', () => this.deps.hooks.onLoad?.({ docName: this.name, doc: this.doc }))
     this.writes.loaded(updates.length)
@@ -323,8 +302,8 @@ export class Room implements FanoutRoom {
     return update
   }
 
-  /** Sends a stored batch to local members (encoded once) and to other instances. */
-  private relay ({ updates, merged, stored }: StoredBatch): void {
+  /** Sends a stored batch to local members (encoded once) and to other instances (called by the room's WriteQueue). */
+  batchStored ({ updates, merged, stored }: StoredBatch): void {
     if (stored !== null) this.callHook('onStore', () => this.deps.hooks.onStore?.({ docName: this.name, update: stored }))
     const relayed = updates.filter((p) => isRelayed(p.origin))
     if (relayed.length > 0) {
@@ -416,12 +395,22 @@ export class Room implements FanoutRoom {
     return this.docBytes
   }
 
+  /** A compaction failed (called by the room's WriteQueue): it only saves space and load time, the rows are intact. */
+  compactionFailed (err: Error): void {
+    this.log.warn({ err }, 'compaction failed')
+  }
+
+  /** A compaction measured the document (called by the room's WriteQueue). */
+  compacted (bytes: number): void {
+    if (bytes < this.docBytes) this.docBytes = bytes
+  }
+
   /**
    * A write failed: nothing after it may be relayed, and the in-memory doc is
    * now ahead of storage. Close every member (they reconnect, the room reloads
    * from storage, and their sync sends back what was not stored).
    */
-  private onWriteFailed (err: Error): void {
+  writesFailed (err: Error): void {
     this.log.error({ err }, this.failReason ?? 'storing an update failed; closing the document\'s connections')
     for (const member of [...this.presence.membersNow()]) member.close(CloseCode.INTERNAL_ERROR, 'document reloading')
     this.deps.onFailed(this)
@@ -433,7 +422,7 @@ export class Room implements FanoutRoom {
     this.presence.destroy()
     this.doc.destroy()
     this.doc = doc
-    this.presence = this.makePresence(doc)
+    this.presence = new Presence(doc, this.deps, this)
     this.doc.on('update', this.onDocUpdate)
   }
 
@@ -543,6 +532,25 @@ export class Room implements FanoutRoom {
     this.deps.persistence.release?.(this.name)
   }
 }
+
+/** The write-queue dependencies of every room made with `deps` (one object for all of them). */
+const queueDeps = new WeakMap<RoomDeps, WriteQueueDeps>()
+function writeQueueDeps (deps: RoomDeps): WriteQueueDeps {
+  let shared = queueDeps.get(deps)
+  if (shared === undefined) {
+    shared = {
+      persistence: deps.persistence,
+      metrics: deps.metrics,
+      compactAfterUpdates: deps.compactAfterUpdates,
+      health: deps.health,
+      maxHeldBytes: deps.limits.maxDocumentBytes + deps.limits.maxMessageBytes
+    }
+    queueDeps.set(deps, shared)
+  }
+  return shared
+}
+
+function ignoreAnswer (): void {}
 
 function isEmptyStateVector (sv: Uint8Array): boolean {
   return sv.length === 1 && sv[0] === 0

@@ -62,7 +62,7 @@ export class RoomRegistry {
    */
   storedFrames (name: string): Promise<EarlyAnswer | null> | undefined {
     const entry = this.entries.get(name)
-    return entry !== undefined && !entry.loaded && usable(entry.room) ? entry.room.storedFrames : undefined
+    return entry !== undefined && !entry.loaded && usable(entry.room) ? entry.room.storedFrames ?? undefined : undefined
   }
 
   rooms (): Room[] {

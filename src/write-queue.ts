@@ -24,40 +24,50 @@ export interface StoredBatch {
   readonly stored: Uint8Array | null
 }
 
+/** What the queues of every document share (one object per server). */
 export interface WriteQueueDeps {
-  docName: string
   persistence: Pick<Persistence, 'store' | 'compact' | 'shared'>
   metrics: Pick<Metrics, 'storeSeconds' | 'batchSize' | 'applyStoreSeconds' | 'storageErrors'>
   /** Stored updates of a document before a background compaction merges them (at least). */
   compactAfterUpdates: number
+  /** Storage failed or answered again: a failed write is retried until it succeeds. */
+  health: Pick<StorageHealth, 'failed' | 'succeeded' | 'wait'>
+  /** Bytes of changes that may wait for storage during an outage before the document gives up (its clients reconnect and resend). */
+  maxHeldBytes: number
+}
+
+/**
+ * The document a queue writes for, told what happens to its writes (its
+ * room: methods rather than a closure each, as thousands of documents may
+ * be open).
+ */
+export interface WriteQueueHost {
+  /** The document's name in storage. */
+  readonly name: string
   /**
-   * The document's current encoded size. A compaction costs about that much
-   * (every row is read and merged), so the queue waits until the bytes
-   * stored since the last one reach it: the cost per stored byte stays the
-   * same however large the document grows, instead of growing with it.
-   * @default () => 0 (count only)
+   * The document's current encoded size (an upper estimate is fine). A
+   * compaction costs about that much (every row is read and merged), so the
+   * queue waits until the bytes stored since the last one reach it: the cost
+   * per stored byte stays the same however large the document grows,
+   * instead of growing with it.
    */
-  sizeHint?: () => number
-  /** Called for each batch once it is stored, in order. Relaying happens here. */
-  onStored: (batch: StoredBatch) => void
+  readonly bytes: number
+  /** Each batch once it is stored, in order. Relaying happens here. */
+  batchStored (batch: StoredBatch): void
   /**
    * The queue failed for good: nothing queued may be relayed. Called once,
    * when more than `maxHeldBytes` wait for a storage that keeps failing (or
    * when the owner fails it).
    */
-  onFailed: (err: Error) => void
-  /** Storage failed or answered again: a failed write is retried until it succeeds. */
-  health: Pick<StorageHealth, 'failed' | 'succeeded' | 'wait'>
-  /** Bytes of changes that may wait for storage during an outage before the document gives up (its clients reconnect and resend). */
-  maxHeldBytes: number
+  writesFailed (err: Error): void
   /** A background compaction failed (the stored rows are intact). */
-  onCompactionFailed: (err: Error) => void
+  compactionFailed (err: Error): void
   /**
    * A compaction wrote a merged row: `bytes` is an upper bound of the
    * document's size now (the merged row, plus everything stored or queued
    * since), known without encoding the document.
    */
-  onCompacted?: (bytes: number) => void
+  compacted (bytes: number): void
 }
 
 interface Waiter {
@@ -71,7 +81,7 @@ interface Waiter {
  *
  * Changes are numbered as they are applied, queued, and written in batches:
  * everything that arrives while a write is in flight (or within one turn of
- * the event loop) is merged into one write. A batch is handed to `onStored`
+ * the event loop) is merged into one write. A batch is handed to `batchStored`
  * (which relays it) only after the write resolved, and `whenStored(seq)`
  * resolves once storage has caught up with change `seq`. Anything that
  * reveals the document (a sync answer, an HTTP read) waits on `whenStored`,
@@ -80,7 +90,7 @@ interface Waiter {
  * A failed write is retried with backoff until storage answers again:
  * meanwhile nothing is relayed or acknowledged, clients stay connected, and
  * what arrives joins the next attempt. Only when more than `maxHeldBytes`
- * wait does the queue fail for good: the waiters reject, `onFailed` runs
+ * wait does the queue fail for good: the waiters reject, `writesFailed` runs
  * once, and the owner reloads the document from storage.
  *
  * The queue also decides when the document is compacted (storage only knows
@@ -109,7 +119,7 @@ export class WriteQueue {
   private attempts = 0
   private wakeRetry: (() => void) | undefined
 
-  constructor (private readonly deps: WriteQueueDeps) {}
+  constructor (private readonly deps: WriteQueueDeps, private readonly host: WriteQueueHost) {}
 
   /** Queues an applied change; returns its sequence number. */
   push (update: Uint8Array, origin: Origin): number {
@@ -123,7 +133,7 @@ export class WriteQueue {
     if (!this.flushScheduled && !this.writing && this.failure === null && !this.stopped) {
       this.flushScheduled = true
       // Coalesce everything that arrives in this turn of the event loop into one write.
-      setImmediate(this.startFlush)
+      setImmediate(WriteQueue.startFlush, this)
     }
     return seq
   }
@@ -163,7 +173,7 @@ export class WriteQueue {
   loaded (rows: number): void {
     this.sinceCompaction = rows > 1 ? Math.max(rows, this.deps.compactAfterUpdates) : 0
     this.bytesSinceCompaction = rows > 1 ? Infinity : 0
-    this.baseBytes = this.deps.sizeHint?.() ?? 0
+    this.baseBytes = this.host.bytes
     this.maybeCompact()
   }
 
@@ -188,7 +198,7 @@ export class WriteQueue {
     if (this.compacting || this.failure !== null || this.stopped || this.sinceCompaction === 0) return
     // Not merge after merge: a document that really is near its limit waits for a quarter of its size in new rows.
     if (this.bytesSinceCompaction < Math.max(SOON_MIN_BYTES, this.baseBytes / 4)) return
-    this.baseBytes = this.deps.sizeHint?.() ?? 0
+    this.baseBytes = this.host.bytes
     this.compact()
   }
 
@@ -198,7 +208,7 @@ export class WriteQueue {
     this.failure = err
     this.pending = []
     this.rejectWaiters(err)
-    this.deps.onFailed(err)
+    this.host.writesFailed(err)
   }
 
   /** Stops the queue for good (the room unloads); waiters reject. Safe to call twice. */
@@ -215,9 +225,10 @@ export class WriteQueue {
     for (const w of waiters) w.reject(err)
   }
 
-  private readonly startFlush = (): void => {
+  /** Starts a flush of `queue` (one function for all queues, not a closure each). */
+  private static startFlush (queue: WriteQueue): void {
     // Anything unexpected fails this document (its clients reconnect), never the process.
-    this.flush().catch((err) => this.fail(err as Error))
+    queue.flush().catch((err) => queue.fail(err as Error))
   }
 
   private async flush (): Promise<void> {
@@ -235,7 +246,7 @@ export class WriteQueue {
           const update = stored = toStore.length === batch.length ? merged : mergeAll(toStore)
           const started = performance.now()
           try {
-            await this.deps.persistence.store(this.deps.docName, update)
+            await this.deps.persistence.store(this.host.name, update)
           } catch (err) {
             this.deps.metrics.storageErrors.inc({ op: 'store' })
             this.deps.health.failed('store', err as Error)
@@ -254,7 +265,7 @@ export class WriteQueue {
         if (this.stopped) return
         for (const p of batch) this.heldBytes -= p.update.byteLength
         this.storedSeq = batch[batch.length - 1].seq
-        this.deps.onStored({ updates: batch, merged, stored })
+        this.host.batchStored({ updates: batch, merged, stored })
         this.releaseWaiters()
         const now = performance.now()
         for (const p of batch) this.deps.metrics.applyStoreSeconds.observe((now - p.receivedAt) / 1000)
@@ -281,7 +292,7 @@ export class WriteQueue {
     if (this.compacting || this.failure !== null || this.stopped || this.sinceCompaction < this.deps.compactAfterUpdates) return
     // Amortized: a compaction reads the whole document, so wait until as many bytes were stored since the last one.
     if (this.bytesSinceCompaction < this.baseBytes) return
-    this.baseBytes = this.deps.sizeHint?.() ?? 0
+    this.baseBytes = this.host.bytes
     this.compact()
   }
 
@@ -289,16 +300,16 @@ export class WriteQueue {
     this.compacting = true
     const counted = this.sinceCompaction
     const countedBytes = this.bytesSinceCompaction
-    this.deps.persistence.compact(this.deps.docName, options).then((merged) => {
+    this.deps.persistence.compact(this.host.name, options).then((merged) => {
       this.sinceCompaction -= counted
       this.bytesSinceCompaction = countedBytes === Infinity ? 0 : this.bytesSinceCompaction - countedBytes
       // Rows stored after the merge read them are counted in both: still an
       // upper bound. Not with shared storage: other instances' changes that
       // arrived after the read are in neither.
-      if (typeof merged === 'number' && countedBytes !== Infinity && !this.deps.persistence.shared) this.deps.onCompacted?.(merged + this.bytesSinceCompaction + this.heldBytes)
+      if (typeof merged === 'number' && countedBytes !== Infinity && !this.deps.persistence.shared) this.host.compacted(merged + this.bytesSinceCompaction + this.heldBytes)
     }, (err: Error) => {
       this.deps.metrics.storageErrors.inc({ op: 'compact' })
-      this.deps.onCompactionFailed(err)
+      this.host.compactionFailed(err)
     }).finally(() => {
       this.compacting = false
       if (this.compactWhenDone) {

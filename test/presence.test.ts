@@ -11,13 +11,11 @@ import { AwarenessReservations } from '../src/reservations.js'
 function presence (): Presence {
   const logger = pino({ level: 'silent' })
   return new Presence(new Y.Doc(), {
-    name: 'doc',
     fanout: new LocalFanout(),
     metrics: createMetrics(),
     limits: { maxAwarenessStateBytes: 1024, maxAwarenessClientsPerConnection: 8, maxAwarenessBytesPerDoc: 1 << 20 },
-    reservations: new AwarenessReservations(30_000),
-    log: () => logger
-  })
+    reservations: new AwarenessReservations(30_000)
+  }, { name: 'doc', log: logger })
 }
 
 const timers = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length

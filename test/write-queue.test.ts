@@ -48,17 +48,18 @@ function queue (storage: CountingStorage, options: { compactAfterUpdates?: numbe
   const failures: Error[] = []
   const health = new StorageHealth(pino({ level: 'silent' }))
   const q = new WriteQueue({
-    docName: 'doc',
     persistence: storage,
     metrics: createMetrics(),
     compactAfterUpdates: options.compactAfterUpdates ?? 1000,
-    sizeHint: options.sizeHint,
     maxHeldBytes: options.maxHeldBytes ?? 1024 * 1024,
-    health,
-    onStored: (batch) => batches.push(batch),
-    onFailed: (err) => failures.push(err),
-    onCompactionFailed: () => {},
-    onCompacted: options.onCompacted
+    health
+  }, {
+    name: 'doc',
+    get bytes () { return options.sizeHint?.() ?? 0 },
+    batchStored: (batch) => { batches.push(batch) },
+    writesFailed: (err) => { failures.push(err) },
+    compactionFailed: () => {},
+    compacted: (bytes) => { options.onCompacted?.(bytes) }
   })
   return { q, batches, failures, health }
 }

@@ -17,9 +17,15 @@ let made = 0
  *   nothing on the server waits for them.
  */
 export function serverDoc (options: { gcFilter?: (item: Y.Item) => boolean } = {}): Y.Doc {
-  const doc = new Y.Doc({ ...options, guid: `tandem-${++made}` })
+  // Yjs' default filter is a new closure per document: one for all.
+  const doc = new Y.Doc({ gcFilter: collectAll, ...options, guid: `tandem-${++made}` })
   const observers = (doc as unknown as { _observers?: Map<string, unknown> })._observers
   observers?.delete('load')
   observers?.delete('sync')
   return doc
+}
+
+/** Yjs' default garbage-collection filter: every deleted item may be collected. */
+function collectAll (): boolean {
+  return true
 }
