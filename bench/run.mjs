@@ -86,6 +86,8 @@ const COLUMNS = {
     { key: 'perConnKB', label: 'RSS KB/connection', short: 'KB/conn', ratio: true },
     { key: 'rssMB', label: 'RSS MB' },
     { key: 'connectPerS', label: 'connects+syncs/s', short: 'connect rate', ratio: true },
+    { key: 'connectCpuUs', label: 'server CPU µs per connect', digits: 0 },
+    { key: 'connectGenCpu', label: 'load-gen cores while connecting', digits: 2 },
     { key: 'idleCpuPct', label: 'idle CPU % of a core (all connected)', digits: 2 },
     { key: 'delivered', label: 'edits delivered', digits: 2 }
   ],

@@ -146,8 +146,11 @@ function manydocs (p) {
         }
       }
       const t0 = wallMs()
+      const cpu0 = process.cpuUsage()
       clients = await openAll(makers, p.concurrency, p.timeoutMs)
-      return { connected: clients.length, connectMs: wallMs() - t0 }
+      const cpu = process.cpuUsage(cpu0)
+      const connectMs = wallMs() - t0
+      return { connected: clients.length, connectMs, connectCpuShare: (cpu.user + cpu.system) / 1000 / Math.max(1, connectMs) }
     },
     // One edit per document; the sockets stay open until the runner is done.
     async go () {

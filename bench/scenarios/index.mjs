@@ -125,7 +125,10 @@ export const manydocs = {
       let connected = 0
       let delivered = 0
       let connectMs = 0
+      let connectGenCpu = null
       let idleCpuPct = null
+      const cpu0 = cpuMicros(server.pid)
+      let connectCpuUs = null
       await drive('manydocs', [{ url: server.url, dialect: TARGETS[name].dialect, prefix: 'many', docs: p.docs, perDoc: p.perDoc, concurrency: p.concurrency, timeoutMs: 120_000 }], {
         setupTimeoutMs: 150_000,
         hooks: {
@@ -134,6 +137,8 @@ export const manydocs = {
           ready: async ([info]) => {
             connectMs = info.connectMs
             connected = info.connected
+            connectCpuUs = (cpuMicros(server.pid) - cpu0) / connected
+            connectGenCpu = info.connectCpuShare
             await sleep(p.settleMs)
             if (p.idleMs > 0 && p.idleTargets.includes(name)) {
               const cpu0 = cpuMicros(server.pid)
@@ -155,6 +160,8 @@ export const manydocs = {
           perConnKB: (rss1 - rss0) / connected / 1024,
           rssMB: rss1 / MB,
           connectPerS: connected / (connectMs / 1000),
+          connectCpuUs,
+          connectGenCpu,
           idleCpuPct,
           delivered
         }
