@@ -2,6 +2,7 @@
  * Room lifecycle on a real server: single-flight loads, nothing answered
  * before the load finished, failed loads never served, unloading when idle.
  */
+import { spawn } from 'node:child_process'
 import { createServer as createHttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { describe, expect, it } from 'vitest'
@@ -59,6 +60,58 @@ describe('rooms', () => {
     await Promise.all(clients.map((c) => c.synced()))
     for (const c of clients) expect(c.doc.getText('text').toString()).toBe('stored text')
     expect(storage.loads).toBe(1)
+  })
+
+  it('answers a client that holds nothing from the stored snapshot before rebuilding the document in memory', async () => {
+    const storage = new ControlledStorage()
+    // One stored row (a compacted document), large enough that the rebuild waits for the early answer to be written.
+    const body = 'stored snapshot '.repeat(6000)
+    await seed(storage, 'snapshot', body)
+    let open!: () => void
+    storage.gate = new Promise((resolve) => { open = resolve })
+    let rebuiltAt = 0
+    const running = await scope.serve({
+      persistence: storage,
+      hooks: {
+        // Runs right after the rebuild; holding the thread here shows whether the answer had left before it.
+        onLoad: () => {
+          rebuiltAt = Date.now()
+          const until = rebuiltAt + 800
+          while (Date.now() < until) { /* the server is busy rebuilding */ }
+        }
+      }
+    })
+    // A client in another process, so it can read while this one is busy.
+    const script = `
+      const WebSocket = require('ws')
+      const ws = new WebSocket(process.argv[1] + '/snapshot')
+      ws.on('open', () => ws.send(Buffer.from([0, 0, 1, 0]), () => process.stdout.write('sent\\n')))
+      ws.on('message', (data) => {
+        if (data[0] === 0 && data[1] === 1) {
+          process.stdout.write(JSON.stringify({ at: Date.now(), bytes: data.length }) + '\\n')
+          process.exit(0)
+        }
+      })
+      setTimeout(() => process.exit(2), 10000)
+    `
+    const child = spawn(process.execPath, ['-e', script, running.url], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    const exited = new Promise((resolve) => child.on('exit', resolve))
+    // The storage read finishes only once the client asked (as a read from disk would, for a large document).
+    await until(() => out.startsWith('sent\n'), 'the client to ask for everything')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    open()
+    expect(await exited).toBe(0)
+    const answer = JSON.parse(out.slice('sent\n'.length)) as { at: number; bytes: number }
+    expect(answer.bytes).toBeGreaterThan(body.length)
+    expect(rebuiltAt).toBeGreaterThan(0)
+    // Answered while the server was still rebuilding (or before), not after.
+    expect(answer.at).toBeLessThan(rebuiltAt + 500)
+    // And the document itself loaded whole.
+    const c = track(client(running.url, 'snapshot'))
+    await c.synced()
+    expect(c.doc.getText('text').toString()).toBe(body)
   })
 
   it('retries a failed load without closing its clients, never serves or overwrites the document', async () => {
