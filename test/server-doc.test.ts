@@ -11,6 +11,9 @@ describe('serverDoc', () => {
     const observers = (a as unknown as { _observers: unknown })._observers
     expect(observers).toBeInstanceOf(Map)
     expect([...(observers as Map<string, unknown>).keys()]).toEqual([])
+    // The provider promises are shared by all server documents.
+    expect(a.whenLoaded).toBe(b.whenLoaded)
+    expect(a.whenSynced).toBe(b.whenSynced)
     // Stock Yjs documents have them.
     expect([...(new Y.Doc() as unknown as { _observers: Map<string, unknown> })._observers.keys()].sort()).toEqual(['load', 'sync'])
   })
