@@ -386,7 +386,7 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     const registryNow = rooms()
     const open = registryNow.acquireLoaded(docName)
     if (open !== undefined) {
-      conn.attach(open)
+      join(conn, open)
       return
     }
     registryNow.acquire(docName).then((room) => {
@@ -394,11 +394,21 @@ export function createServer (options: ServerOptions = {}): TandemServer {
         registryNow.release(room)
         return
       }
-      conn.attach(room)
+      join(conn, room)
     }, (err) => {
       conn.log.warn({ err: (err as Error).message }, 'document did not load; closing so the client retries')
       conn.close(CloseCode.INTERNAL_ERROR, 'document load failed, retry')
     })
+  }
+
+  /** Joins the connection to its loaded room; a failure closes only this connection. */
+  function join (conn: Connection, room: Room): void {
+    try {
+      conn.attach(room)
+    } catch (err) {
+      logger.error({ err, doc: room.name }, 'joining a document failed; closing the connection')
+      conn.close(CloseCode.INTERNAL_ERROR, 'internal error')
+    }
   }
 
   function onConnectionClosed (conn: Connection, code: number, reason: string): void {
