@@ -97,6 +97,31 @@ describe('AutoVersions', () => {
     expect(recent.calls.map((c) => c.at)).toEqual([3000, 6000])
   })
 
+  it('keeps one timer for many documents and records each at its own time, in order', async () => {
+    const { calls, auto, advance, clock } = setup({ idleMs: 1000, maxIntervalMs: 5000 })
+    // 60 documents changed 15 ms apart (all within one idle period), in an order unrelated to their names, some twice.
+    const expected = new Map<string, number>()
+    for (let i = 0; i < 60; i++) {
+      const doc = `d${(i * 7) % 60}`
+      auto.changed(doc, true)
+      expected.set(doc, i * 15 + 1000)
+      if (i % 5 === 0) {
+        auto.changed(`d${(i * 11) % 60}`, false)
+        expected.set(`d${(i * 11) % 60}`, i * 15 + 1000)
+      }
+      expect(clock.pending()).toBeLessThanOrEqual(1)
+      await advance(15)
+    }
+    await auto.forget('d0')
+    expected.delete('d0')
+    await advance(10_000)
+    expect(clock.pending()).toBe(0)
+    expect(calls.map((c) => c.doc).sort()).toEqual([...expected.keys()].sort())
+    for (const c of calls) expect(c.at).toBe(expected.get(c.doc))
+    expect(calls.map((c) => c.at)).toEqual(calls.map((c) => c.at).sort((a, b) => a - b))
+    expect(auto.size).toBe(0)
+  })
+
   it('forgets a deleted document', async () => {
     const { calls, auto, advance, clock } = setup()
     auto.changed('doc', true)

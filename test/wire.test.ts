@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import * as ws from 'ws'
 import { binaryFrame, corked, writeFramed } from '../src/wire.js'
+import { until } from './helpers.js'
 
 describe('binaryFrame', () => {
   it.each([0, 1, 125, 126, 127, 65535, 65536, 200_000])('matches ws framing for %i payload bytes', (length) => {
@@ -13,39 +14,45 @@ describe('binaryFrame', () => {
   })
 })
 
+/** A real ws server and a client connected to it over loopback; `received` collects the client's messages. */
+async function connectedPair (): Promise<{ socket: import('ws').WebSocket; received: Buffer[]; close: () => Promise<void> }> {
+  const { WebSocketServer } = ws as unknown as { WebSocketServer: typeof import('ws').WebSocketServer }
+  const server = new WebSocketServer({ port: 0, host: '127.0.0.1' })
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()))
+  const port = (server.address() as import('node:net').AddressInfo).port
+  const serverSide = new Promise<import('ws').WebSocket>((resolve) => server.once('connection', resolve))
+  const client = new ws.WebSocket(`ws://127.0.0.1:${port}`)
+  const received: Buffer[] = []
+  client.on('message', (data: Buffer) => { received.push(data) })
+  const socket = await serverSide
+  return {
+    socket,
+    received,
+    close: async () => {
+      client.close()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  }
+}
+
 describe('writeFramed and the ws internals it relies on', () => {
   it('finds _socket and an idle _sender on a server-side ws socket (fails loudly if ws renames them)', async () => {
-    const { WebSocketServer } = ws as unknown as { WebSocketServer: typeof import('ws').WebSocketServer }
-    const server = new WebSocketServer({ port: 0, host: '127.0.0.1' })
-    await new Promise<void>((resolve) => server.once('listening', () => resolve()))
-    const port = (server.address() as import('node:net').AddressInfo).port
-    const serverSide = new Promise<import('ws').WebSocket>((resolve) => server.once('connection', resolve))
-    const client = new ws.WebSocket(`ws://127.0.0.1:${port}`)
-    const received = new Promise<Buffer>((resolve) => client.once('message', (data: Buffer) => resolve(data)))
-    const socket = await serverSide
+    const { socket, received, close } = await connectedPair()
     const internals = socket as unknown as { _socket?: { write: unknown }; _sender?: { _state: unknown } }
     expect(typeof internals._socket?.write).toBe('function')
     expect(internals._sender?._state).toBe(0)
     // The frame written straight to the socket arrives as one binary message.
     const payload = new Uint8Array([1, 2, 3, 4, 5])
     writeFramed(socket, binaryFrame(payload), payload)
-    expect([...(await received)]).toEqual([1, 2, 3, 4, 5])
-    client.close()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
+    await until(() => received.length === 1, 'the frame')
+    expect([...received[0]]).toEqual([1, 2, 3, 4, 5])
+    await close()
   })
 })
 
 describe('corked', () => {
   it('holds what is sent inside it on the socket until it returns, and everything arrives in order', async () => {
-    const { WebSocketServer } = ws as unknown as { WebSocketServer: typeof import('ws').WebSocketServer }
-    const server = new WebSocketServer({ port: 0, host: '127.0.0.1' })
-    await new Promise<void>((resolve) => server.once('listening', () => resolve()))
-    const port = (server.address() as import('node:net').AddressInfo).port
-    const serverSide = new Promise<import('ws').WebSocket>((resolve) => server.once('connection', resolve))
-    const client = new ws.WebSocket(`ws://127.0.0.1:${port}`)
-    const got: number[] = []
-    const all = new Promise<void>((resolve) => client.on('message', (data: Buffer) => { got.push(data[0]); if (got.length === 3) resolve() }))
-    const socket = await serverSide
+    const { socket, received, close } = await connectedPair()
     const tcp = (socket as unknown as { _socket: import('node:net').Socket })._socket
     let heldInside = -1
     corked(socket, () => {
@@ -57,9 +64,8 @@ describe('corked', () => {
     })
     expect(heldInside).toBeGreaterThan(0)
     expect(tcp.writableCorked).toBe(0)
-    await all
-    expect(got).toEqual([1, 2, 3])
-    client.close()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
+    await until(() => received.length === 3, 'the three frames')
+    expect(received.map((b) => b[0])).toEqual([1, 2, 3])
+    await close()
   })
 })
