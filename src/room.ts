@@ -18,7 +18,7 @@ import type { Metrics } from './metrics.js'
 import { FANOUT_ORIGIN, LOAD_ORIGIN, authorOf, isPublished, isRelayed, originOf, senderOf, type Origin } from './origin.js'
 import { encodeSyncStep1, encodeSyncStep2, encodeSyncUpdate } from './protocol.js'
 import { binaryFrame } from './wire.js'
-import { mergeMany, WriteQueue, type StoredBatch, type WriteQueueDeps, type WriteQueueHost } from './write-queue.js'
+import { mergeMany, WriteQueue, type StoredBatch, type WriteQueueHost } from './write-queue.js'
 
 /** The limits a room enforces (see `ServerOptions` for what each bounds). */
 export type RoomLimits = Pick<Config, 'maxDocumentBytes' | 'maxMessageBytes' | 'maxNestingDepth' | 'maxValueDepth' | 'maxAwarenessStateBytes' | 'maxAwarenessClientsPerConnection' | 'maxAwarenessBytesPerDoc'>
@@ -90,7 +90,7 @@ export class Room implements FanoutRoom, WriteQueueHost {
   private wakers: Set<() => void> | null = null
 
   constructor (readonly name: string, private readonly deps: RoomDeps) {
-    this.writes = new WriteQueue(writeQueueDeps(deps), this)
+    this.writes = new WriteQueue(deps, this)
     this.presence = new Presence(this.doc, deps, this)
     this.doc.on('update', this.onDocUpdate)
     this.storedFrames = new Promise((resolve) => { this.resolveStoredFrames = resolve })
@@ -531,23 +531,6 @@ export class Room implements FanoutRoom, WriteQueueHost {
     this.doc.destroy()
     this.deps.persistence.release?.(this.name)
   }
-}
-
-/** The write-queue dependencies of every room made with `deps` (one object for all of them). */
-const queueDeps = new WeakMap<RoomDeps, WriteQueueDeps>()
-function writeQueueDeps (deps: RoomDeps): WriteQueueDeps {
-  let shared = queueDeps.get(deps)
-  if (shared === undefined) {
-    shared = {
-      persistence: deps.persistence,
-      metrics: deps.metrics,
-      compactAfterUpdates: deps.compactAfterUpdates,
-      health: deps.health,
-      maxHeldBytes: deps.limits.maxDocumentBytes + deps.limits.maxMessageBytes
-    }
-    queueDeps.set(deps, shared)
-  }
-  return shared
 }
 
 function ignoreAnswer (): void {}

@@ -9,7 +9,8 @@ export interface TimerClock {
   clearTimeout(handle: unknown): void
 }
 
-const systemClock: TimerClock = {
+/** The real clock. */
+export const systemClock: TimerClock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout)

@@ -1,5 +1,6 @@
 import * as Y from 'yjs'
 import type { Persistence } from '../persistence/types.js'
+import type { Config } from './config.js'
 import type { Metrics } from './metrics.js'
 import { isStored, type Origin } from './origin.js'
 import type { StorageHealth } from './storage-health.js'
@@ -24,7 +25,7 @@ export interface StoredBatch {
   readonly stored: Uint8Array | null
 }
 
-/** What the queues of every document share (one object per server). */
+/** What the queues of every document share (their rooms' dependencies: one object per server). */
 export interface WriteQueueDeps {
   persistence: Pick<Persistence, 'store' | 'compact' | 'shared'>
   metrics: Pick<Metrics, 'storeSeconds' | 'batchSize' | 'applyStoreSeconds' | 'storageErrors'>
@@ -32,8 +33,12 @@ export interface WriteQueueDeps {
   compactAfterUpdates: number
   /** Storage failed or answered again: a failed write is retried until it succeeds. */
   health: Pick<StorageHealth, 'failed' | 'succeeded' | 'wait'>
-  /** Bytes of changes that may wait for storage during an outage before the document gives up (its clients reconnect and resend). */
-  maxHeldBytes: number
+  /**
+   * During an outage, changes of up to a whole document and one more message
+   * may wait for storage; past that the document gives up (its clients
+   * reconnect and resend).
+   */
+  limits: Pick<Config, 'maxDocumentBytes' | 'maxMessageBytes'>
 }
 
 /**
@@ -56,7 +61,7 @@ export interface WriteQueueHost {
   batchStored (batch: StoredBatch): void
   /**
    * The queue failed for good: nothing queued may be relayed. Called once,
-   * when more than `maxHeldBytes` wait for a storage that keeps failing (or
+   * when more than the held-bytes bound waits for a storage that keeps failing (or
    * when the owner fails it).
    */
   writesFailed (err: Error): void
@@ -89,8 +94,8 @@ interface Waiter {
  *
  * A failed write is retried with backoff until storage answers again:
  * meanwhile nothing is relayed or acknowledged, clients stay connected, and
- * what arrives joins the next attempt. Only when more than `maxHeldBytes`
- * wait does the queue fail for good: the waiters reject, `writesFailed` runs
+ * what arrives joins the next attempt. Only when more than a document and a
+ * message wait does the queue fail for good: the waiters reject, `writesFailed` runs
  * once, and the owner reloads the document from storage.
  *
  * The queue also decides when the document is compacted (storage only knows
@@ -126,8 +131,9 @@ export class WriteQueue {
     const seq = ++this.seq
     this.pending.push({ update, origin, seq, receivedAt: performance.now() })
     this.heldBytes += update.byteLength
-    if (this.heldBytes > this.deps.maxHeldBytes && this.failure === null) {
-      this.fail(new Error(`more than ${this.deps.maxHeldBytes} bytes of changes wait for storage`))
+    const maxHeld = this.deps.limits.maxDocumentBytes + this.deps.limits.maxMessageBytes
+    if (this.heldBytes > maxHeld && this.failure === null) {
+      this.fail(new Error(`more than ${maxHeld} bytes of changes wait for storage`))
       return seq
     }
     if (!this.flushScheduled && !this.writing && this.failure === null && !this.stopped) {

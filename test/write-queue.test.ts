@@ -51,7 +51,8 @@ function queue (storage: CountingStorage, options: { compactAfterUpdates?: numbe
     persistence: storage,
     metrics: createMetrics(),
     compactAfterUpdates: options.compactAfterUpdates ?? 1000,
-    maxHeldBytes: options.maxHeldBytes ?? 1024 * 1024,
+    // Held changes are bounded by a document and a message: the whole bound on the document here.
+    limits: { maxDocumentBytes: options.maxHeldBytes ?? 1024 * 1024, maxMessageBytes: 0 },
     health
   }, {
     name: 'doc',

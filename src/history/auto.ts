@@ -1,4 +1,4 @@
-import { callAt, type TimerClock } from '../timers.js'
+import { callAt, systemClock, type TimerClock } from '../timers.js'
 
 /** Why an automatic version is due. */
 export type AutoTrigger = 'idle' | 'interval'
@@ -143,11 +143,11 @@ export class AutoVersions {
     this.cancelTimer = undefined
     this.timerAt = next
     if (next === Infinity) return
-    const clock = this.deps.clock
-    if (next <= this.now()) {
+    const clock = this.deps.clock ?? systemClock
+    if (next <= clock.now()) {
       // Due already: on the next turn, never from inside the call that armed it.
-      const handle = clock !== undefined ? clock.setTimeout(this.onTimer, 0) : setTimeout(this.onTimer, 0)
-      this.cancelTimer = () => { if (clock !== undefined) clock.clearTimeout(handle); else clearTimeout(handle as NodeJS.Timeout) }
+      const handle = clock.setTimeout(this.onTimer, 0)
+      this.cancelTimer = () => clock.clearTimeout(handle)
       return
     }
     this.cancelTimer = callAt(next, this.onTimer, clock)
