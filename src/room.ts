@@ -222,6 +222,11 @@ export class Room implements FanoutRoom, WriteQueueHost {
    */
   applyUpdate (update: Uint8Array, origin: Origin, budget?: WorkBudget, options: { refuseEmpty?: boolean } = {}): void {
     if (this.failed !== null || this.destroyedFlag) throw new TandemError('STORAGE_FAILED', 'the document is reloading; retry')
+    if (isEmptyUpdate(update)) {
+      // Every client with nothing new answers the server's sync step 1 with this.
+      if (options.refuseEmpty === true) throw new TandemError('UPDATE_EMPTY', 'the update changes nothing')
+      return
+    }
     const { maxNestingDepth, maxValueDepth } = this.deps.limits
     const inspection = inspectUpdate(this.doc, update, { maxDepth: maxNestingDepth, maxValueDepth })
     switch (inspection.status) {
@@ -361,6 +366,11 @@ export class Room implements FanoutRoom, WriteQueueHost {
    * `TandemError` (`RATE_LIMITED`).
    */
   answerSyncStep1 (member: Member, stateVector: Uint8Array): void {
+    if (hasNoContent(this.doc) && this.writes.caughtUp) {
+      // Nothing to encode and nothing to wait for (every new document).
+      member.sendFramed(EMPTY_STEP2_WIRE, EMPTY_STEP2)
+      return
+    }
     let frame = this.cachedAnswer(stateVector)
     if (frame === undefined) {
       if (!member.allowWork(this.docBytes)) throw new TandemError('RATE_LIMITED', 'too many sync requests')
@@ -437,7 +447,8 @@ export class Room implements FanoutRoom, WriteQueueHost {
   /** Adds a member to the loaded room and starts the sync handshake. */
   join (member: Member): void {
     const states = this.presence.join(member)
-    member.send(encodeSyncStep1(Y.encodeStateVector(this.doc)))
+    if (hasNoContent(this.doc)) member.sendFramed(EMPTY_STEP1_WIRE, EMPTY_STEP1)
+    else member.send(encodeSyncStep1(Y.encodeStateVector(this.doc)))
     if (states !== null) member.send(states)
   }
 
@@ -534,6 +545,28 @@ export class Room implements FanoutRoom, WriteQueueHost {
 }
 
 function ignoreAnswer (): void {}
+
+/**
+ * A document with nothing in it (no structs, nothing pending): its state
+ * vector is empty and so is the answer to any sync request.
+ */
+function hasNoContent (doc: Y.Doc): boolean {
+  const store = doc.store
+  return store.clients.size === 0 && store.pendingStructs === null && store.pendingDs === null
+}
+
+/** An empty state vector / an empty update (no structs, no deletions). */
+const EMPTY_STATE_VECTOR = new Uint8Array([0])
+const EMPTY_UPDATE = new Uint8Array([0, 0])
+/** The server's sync step 1 and its answer to any sync step 1 for a document with no content, framed once for all. */
+const EMPTY_STEP1 = encodeSyncStep1(EMPTY_STATE_VECTOR)
+const EMPTY_STEP1_WIRE = binaryFrame(EMPTY_STEP1)
+const EMPTY_STEP2 = encodeSyncStep2(EMPTY_UPDATE)
+const EMPTY_STEP2_WIRE = binaryFrame(EMPTY_STEP2)
+
+function isEmptyUpdate (update: Uint8Array): boolean {
+  return update.length === 2 && update[0] === 0 && update[1] === 0
+}
 
 function isEmptyStateVector (sv: Uint8Array): boolean {
   return sv.length === 1 && sv[0] === 0

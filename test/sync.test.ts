@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { client, prng, snapshot, startServer, tempDir, until, type Client, type Running } from './helpers.js'
+import { client, prng, rawSocket, snapshot, startServer, tempDir, until, type Client, type Running } from './helpers.js'
 
 let running: Running
 let dir: Awaited<ReturnType<typeof tempDir>>
@@ -114,5 +114,27 @@ describe('sync with the stock WebsocketProvider', () => {
     expect(text).toContain('from-a')
     expect(text).toContain('from-b')
     expect(text).toContain('base')
+  })
+
+  it('syncs a new document in two empty messages, and takes what a client brings to it from its answer', async () => {
+    // A page load on a document nobody wrote yet: the server asks with an
+    // empty state vector and answers with an empty update, nothing else.
+    const raw = await rawSocket(`${running.url}/brand-new`)
+    raw.send(Buffer.from([0, 0, 1, 0]))
+    await until(() => raw.frames.length >= 2, 'the server\'s sync step 1 and its answer')
+    expect(raw.frames.map((f) => [...f])).toEqual([[0, 0, 1, 0], [0, 1, 2, 0, 0]])
+    // Its empty answer to the server's step 1 changes nothing and is not refused.
+    raw.send(Buffer.from([0, 1, 2, 0, 0]))
+    // A client that edited offline brings its content to the empty document
+    // in its answer to the server's step 1; a later client receives it.
+    const offline = new Y.Doc()
+    offline.getText('text').insert(0, 'written offline')
+    const writer = open('brand-new', { doc: offline })
+    await writer.synced()
+    const reader = open('brand-new')
+    await reader.synced()
+    await until(() => reader.doc.getText('text').toString() === 'written offline', 'the offline edit to reach a later client')
+    expect(raw.readyState).toBe(raw.OPEN)
+    raw.close()
   })
 })
