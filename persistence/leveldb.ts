@@ -79,6 +79,9 @@ export class LeveldbPersistence implements Persistence, VersionStore {
    * its reads and its one write batch go through the queue.
    */
   private readonly versionLocks = new KeyedSerial()
+  /** Documents whose state-vector row a load is waiting to read (see `existing`). */
+  private existence = new Map<string, Array<{ resolve: (exists: boolean) => void; reject: (err: Error) => void }>>()
+  private checkingExistence: Promise<void> | null = null
   private queue: PendingStore[] = []
   private draining: Promise<void> | null = null
   private closed = false
@@ -142,9 +145,10 @@ export class LeveldbPersistence implements Persistence, VersionStore {
   async load (docName: string): Promise<Uint8Array[]> {
     if (this.closed || this.db === undefined) throw new StorageError('leveldb storage is closed')
     const drops = this.clockDrops
-    let rows: Array<[unknown[], Uint8Array]>
+    let rows: Array<[unknown[], Uint8Array]> = []
     try {
-      rows = await this.db.iterator({ gte: updateKey(docName, 0), lt: updateKey(docName, LAST_CLOCK) }).all()
+      // A document without a state-vector row has no update rows (see `existing`): nothing to read.
+      if (await this.existing(docName)) rows = await this.db.iterator({ gte: updateKey(docName, 0), lt: updateKey(docName, LAST_CLOCK) }).all()
     } catch (err) {
       throw new StorageError(`leveldb: ${(err as Error)?.message ?? String(err)}`, { cause: err })
     }
@@ -153,6 +157,42 @@ export class LeveldbPersistence implements Persistence, VersionStore {
       this.clocks.set(docName, rows.length === 0 ? 0 : (rows[rows.length - 1][0][3] as number) + 1)
     }
     return rows.map((row) => row[1])
+  }
+
+  /**
+   * Whether `docName` has a state-vector row, which every writer of this
+   * format (y-leveldb's and this class's) puts in the same write as a
+   * document's first update row and deletes with its last: y-leveldb lists
+   * documents by it. A document without one has no rows, so its load needs
+   * no iterator (two trips to LevelDB's threads and a seek for every new
+   * document a client opens). The checks of the loads that start while one
+   * is in flight are made together, in one `getMany`.
+   */
+  private existing (docName: string): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      const waiters = this.existence.get(docName)
+      if (waiters !== undefined) waiters.push({ resolve, reject })
+      else this.existence.set(docName, [{ resolve, reject }])
+      this.checkingExistence ??= this.checkExistence()
+    })
+  }
+
+  private async checkExistence (): Promise<void> {
+    try {
+      while (this.existence.size > 0) {
+        const batch = this.existence
+        this.existence = new Map()
+        const names = [...batch.keys()]
+        try {
+          const rows: Array<Uint8Array | undefined> = await this.db.getMany(names.map(stateVectorKey))
+          names.forEach((name, i) => { for (const w of batch.get(name) ?? []) w.resolve(rows[i] !== undefined) })
+        } catch (err) {
+          for (const waiters of batch.values()) for (const w of waiters) w.reject(err as Error)
+        }
+      }
+    } finally {
+      this.checkingExistence = null
+    }
   }
 
   /** The server unloaded the document: forget its clock (its next load or write reads it again). */

@@ -533,6 +533,46 @@ describe('leveldb: the data directory stays readable by y-leveldb', () => {
       await y.destroy()
     }
   })
+
+  it('loads what y-leveldb wrote, and loads of new and stored documents started together each get their own rows', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tandem-leveldb-y-'))
+    scopeDirs.push(dir)
+    const byY = writer(11)
+    edit(byY, 5, 'y')
+    const y = new YLeveldb(dir)
+    for (const u of byY.updates) await y.storeUpdate('by-y', u)
+    await y.destroy()
+    const mine = writer(12)
+    edit(mine, 4, 'm')
+    let p = await LeveldbPersistence.open(dir)
+    try {
+      for (const u of mine.updates) await p.store('mine', u)
+      // One tick: the loads are checked together.
+      const names = ['by-y', ...Array.from({ length: 30 }, (_, i) => `none-${i}`), 'mine']
+      const loaded = await Promise.all(names.map((name) => p.load(name)))
+      expectSameContent(replay(loaded[0]), byY.doc)
+      expectSameContent(replay(loaded[loaded.length - 1]), mine.doc)
+      expect(loaded.slice(1, -1).every((rows) => rows.length === 0)).toBe(true)
+      // A new document's first row after such a load, and a deleted one written again, are found again.
+      const later = writer(13)
+      edit(later, 3, 'l')
+      for (const u of later.updates) await p.store('none-3', u)
+      await p.delete('mine')
+      expect(await p.load('mine')).toEqual([])
+      const again = writer(14)
+      edit(again, 2, 'a')
+      for (const u of again.updates) await p.store('mine', u)
+      await p.close()
+      p = await LeveldbPersistence.open(dir)
+      const [none3, mineAgain, byYAgain] = await Promise.all([p.load('none-3'), p.load('mine'), p.load('by-y')])
+      expectSameContent(replay(none3), later.doc)
+      expectSameContent(replay(mineAgain), again.doc)
+      expectSameContent(replay(byYAgain), byY.doc)
+      expect(await p.list()).toEqual(['by-y', 'mine', 'none-3'])
+    } finally {
+      await p.close()
+    }
+  })
 })
 
 /** One schema prefix per test file run; every test gets its own schema under it. */
