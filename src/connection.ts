@@ -88,8 +88,10 @@ export class Connection implements Member {
   private deniedSent = false
   /** The largest sync answer sent so far: allowed on top of `maxBufferedBytes`. */
   private syncAllowance = 0
-  /** Whether this client's own sync step 2 (its answer to the server's step 1) has been applied. */
+  /** Whether this client's own sync step 2 (its answer to the server's step 1) has been applied, or is not needed. */
   private repliedToSync = false
+  /** Whether the server's sync step 1 was sent to this client, or is not needed (see `handle`). */
+  private askedClient = false
   /**
    * Updates that depend on changes the server does not have yet, held until
    * the client's sync step 2 brings them (a stock client that edits in the
@@ -167,6 +169,8 @@ export class Connection implements Member {
       return true
     }
     if (!this.answeredPing) return false
+    // A client that never sent a frame is still asked for what it holds.
+    if (!this.askedClient && this.joined !== null && this.access === 'write') this.askClient(this.joined)
     this.answeredPing = false
     try {
       this.ws.ping()
@@ -180,7 +184,7 @@ export class Connection implements Member {
   attach (room: Room): void {
     if (this.closed) return
     this.joined = room
-    // The server's sync step 1 and the answers to what the client sent meanwhile leave in one write.
+    // The answers to what the client sent meanwhile (and the server's sync step 1) leave in one write.
     corked(this.ws, () => {
       room.join(this)
       const held = this.held ?? []
@@ -259,6 +263,28 @@ export class Connection implements Member {
       throw err
     }
     this.shared.metrics.messagesIn.inc(message.type)
+    if (!this.askedClient) {
+      // A client opens with its sync step 1 (every stock client does). One
+      // with an empty state vector holds nothing (every page load): nothing
+      // of it can be missing here, so the server's step 1, and the client's
+      // empty answer, are left out; so they are for a read-only client, whose
+      // answer would be dropped. Any other first frame gets it first, in the
+      // same write as the answer to that frame.
+      if (this.access !== 'write' || (message.type === 'sync-step1' && isEmptyStateVector(message.stateVector))) {
+        this.askedClient = true
+        this.repliedToSync = true
+      } else {
+        corked(this.ws, () => {
+          this.askClient(room)
+          this.dispatch(room, message, frame)
+        })
+        return
+      }
+    }
+    this.dispatch(room, message, frame)
+  }
+
+  private dispatch (room: Room, message: Message, frame: Uint8Array): void {
     try {
       switch (message.type) {
         case 'sync-step1':
@@ -275,7 +301,7 @@ export class Connection implements Member {
             this.dropReadOnlyUpdate()
             break
           }
-          if (!this.apply(room, message.update, message.type, frame)) return
+          this.apply(room, message.update, message.type, frame)
           break
         case 'awareness':
           room.applyAwareness(message.update, this.origin)
@@ -309,6 +335,12 @@ export class Connection implements Member {
       this.log.warn({ err: (err as Error).message, type: message.type }, 'invalid message content')
       this.close(CloseCode.INVALID_DATA, `invalid ${message.type} content`)
     }
+  }
+
+  /** Sends the server's sync step 1: the client answers with what the server lacks (its offline edits). */
+  private askClient (room: Room): void {
+    this.askedClient = true
+    room.sendSyncStep1(this)
   }
 
   /**

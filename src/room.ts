@@ -444,12 +444,20 @@ export class Room implements FanoutRoom, WriteQueueHost {
 
   // ---------------------------------------------------------------- members
 
-  /** Adds a member to the loaded room and starts the sync handshake. */
+  /**
+   * Adds a member to the loaded room and sends it the awareness states. The
+   * server's sync step 1 is the member's to ask for (`sendSyncStep1`): a
+   * client that holds nothing never needs it.
+   */
   join (member: Member): void {
     const states = this.presence.join(member)
+    if (states !== null) member.send(states)
+  }
+
+  /** The server's sync step 1 to a member: its state vector, so the member answers with what the server lacks. */
+  sendSyncStep1 (member: Member): void {
     if (hasNoContent(this.doc)) member.sendFramed(EMPTY_STEP1_WIRE, EMPTY_STEP1)
     else member.send(encodeSyncStep1(Y.encodeStateVector(this.doc)))
-    if (states !== null) member.send(states)
   }
 
   /** Removes a member and the awareness states it controlled. */

@@ -116,15 +116,21 @@ describe('sync with the stock WebsocketProvider', () => {
     expect(text).toContain('base')
   })
 
-  it('syncs a new document in two empty messages, and takes what a client brings to it from its answer', async () => {
-    // A page load on a document nobody wrote yet: the server asks with an
-    // empty state vector and answers with an empty update, nothing else.
+  it('answers a client that holds nothing without asking it back, and asks every other client for what it holds', async () => {
+    // A page load on a document nobody wrote yet: an empty update answers
+    // the client's empty state vector, and the server does not ask back.
     const raw = await rawSocket(`${running.url}/brand-new`)
     raw.send(Buffer.from([0, 0, 1, 0]))
-    await until(() => raw.frames.length >= 2, 'the server\'s sync step 1 and its answer')
-    expect(raw.frames.map((f) => [...f])).toEqual([[0, 0, 1, 0], [0, 1, 2, 0, 0]])
-    // Its empty answer to the server's step 1 changes nothing and is not refused.
-    raw.send(Buffer.from([0, 1, 2, 0, 0]))
+    // Asked twice: the second answer comes after anything the first frame caused.
+    raw.send(Buffer.from([0, 0, 1, 0]))
+    await until(() => raw.frames.length >= 2, 'the server\'s answers')
+    expect(raw.frames.map((f) => [...f])).toEqual([[0, 1, 2, 0, 0], [0, 1, 2, 0, 0]])
+    // A client whose first frame is anything else is asked first.
+    const other = await rawSocket(`${running.url}/brand-new`)
+    other.send(Buffer.from([3]))
+    await until(() => other.frames.length >= 1, 'the server\'s sync step 1')
+    expect([...other.frames[0]]).toEqual([0, 0, 1, 0])
+    other.close()
     // A client that edited offline brings its content to the empty document
     // in its answer to the server's step 1; a later client receives it.
     const offline = new Y.Doc()
@@ -136,5 +142,17 @@ describe('sync with the stock WebsocketProvider', () => {
     await until(() => reader.doc.getText('text').toString() === 'written offline', 'the offline edit to reach a later client')
     expect(raw.readyState).toBe(raw.OPEN)
     raw.close()
+  })
+
+  it('asks a client that never sends a frame at the next ping sweep', async () => {
+    const quick = await startServer({ persistence: 'memory', pingIntervalMs: 100 })
+    try {
+      const silent = await rawSocket(`${quick.url}/silent`)
+      await until(() => silent.frames.length >= 1, 'the server\'s sync step 1', 3000)
+      expect([...silent.frames[0]]).toEqual([0, 0, 1, 0])
+      silent.close()
+    } finally {
+      await quick.server.close()
+    }
   })
 })
