@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import type { WebSocket } from 'ws'
 import type { Access } from './auth.js'
@@ -47,6 +48,54 @@ export interface ConnectionShared {
   onClose: (conn: Connection, code: number, reason: string) => void
 }
 
+/**
+ * Event-loop time incoming frames may take per phase of a turn: frames read
+ * from sockets (the poll phase), then frames deferred from earlier reads
+ * (the check phase). One socket read can hold a hundred updates, each a
+ * millisecond of integration in a large document; run in one go they would
+ * hold up everyone else's frames, stored batches (so relaying) and timers.
+ */
+const FRAME_SLICE_MS = 10
+
+/** When this turn's processing of read frames started (0: not yet); reset in each check phase. */
+let sliceStart = 0
+function endSlice (): void {
+  sliceStart = 0
+}
+/** Whether the frames read this turn have used up their slice (starting it if none runs). */
+function sliceSpent (): boolean {
+  const now = performance.now()
+  if (sliceStart === 0) {
+    sliceStart = now
+    setImmediate(endSlice)
+    return false
+  }
+  return now - sliceStart > FRAME_SLICE_MS
+}
+
+/** Connections with deferred frames, served one frame each in turn (no client can starve another). */
+let backlog: Connection[] = []
+let backlogScheduled = false
+function scheduleBacklog (): void {
+  if (backlogScheduled) return
+  backlogScheduled = true
+  setImmediate(drainBacklog)
+}
+function drainBacklog (): void {
+  backlogScheduled = false
+  const start = performance.now()
+  let at = 0
+  while (backlog.length > 0 && performance.now() - start <= FRAME_SLICE_MS) {
+    if (at >= backlog.length) at = 0
+    if (backlog[at].processDeferred()) at++
+    else backlog.splice(at, 1)
+  }
+  if (backlog.length === 0) return
+  // The next turn starts where this one stopped.
+  if (at > 0 && at < backlog.length) backlog = [...backlog.slice(at), ...backlog.slice(0, at)]
+  scheduleBacklog()
+}
+
 /** The connection behind a `ws` socket, for the listeners every socket shares. */
 const CONNECTION = Symbol('tandem.connection')
 type TaggedSocket = WebSocket & { [CONNECTION]?: Connection }
@@ -85,6 +134,13 @@ export class Connection implements Member {
   private joined: Room | null = null
   private held: Uint8Array[] | null = []
   private heldBytes = 0
+  /**
+   * Frames that arrived after the current run of frames used up its slice
+   * (`FRAME_SLICE_MS`), processed in order in the next turns while the
+   * socket is paused. Bounded by `maxPendingBytes` together with `held`.
+   */
+  private deferred: Uint8Array[] | null = null
+  private deferredAt = 0
   private deniedSent = false
   /** The largest sync answer sent so far: allowed on top of `maxBufferedBytes`. */
   private syncAllowance = 0
@@ -231,7 +287,56 @@ export class Connection implements Member {
       if (isFullSyncRequest(frame)) this.answerEarly()
       return
     }
+    if (this.deferred !== null || sliceSpent()) {
+      this.defer(frame)
+      return
+    }
     this.handle(frame)
+  }
+
+  /** Keeps a frame for a later turn and stops reading the socket until the kept frames are processed. */
+  private defer (frame: Uint8Array): void {
+    if (this.deferred === null) {
+      this.deferred = []
+      this.deferredAt = 0
+      this.heldBytes = 0
+      this.ws.pause()
+      backlog.push(this)
+      scheduleBacklog()
+    }
+    this.heldBytes += frame.byteLength
+    if (this.heldBytes > this.shared.maxPendingBytes) {
+      this.close(CloseCode.POLICY_VIOLATION, 'too much data waiting to be processed')
+      return
+    }
+    this.deferred.push(frame)
+    this.shared.metrics.deferredFrames.inc()
+  }
+
+  /**
+   * Processes the next deferred frame; false when none is left (the socket
+   * is read again) or the connection closed.
+   */
+  processDeferred (): boolean {
+    const deferred = this.deferred
+    if (deferred === null || this.closed) {
+      this.deferred = null
+      return false
+    }
+    if (this.deferredAt < deferred.length) {
+      const frame = deferred[this.deferredAt]
+      deferred[this.deferredAt++] = EMPTY_FRAME
+      this.handle(frame)
+      if (this.closed) {
+        this.deferred = null
+        return false
+      }
+      if (this.deferredAt < deferred.length) return true
+    }
+    this.deferred = null
+    this.heldBytes = 0
+    this.ws.resume()
+    return false
   }
 
   /** Answers a request for everything from storage while the document loads, when it is stored as one snapshot. */
@@ -458,6 +563,8 @@ function closeReason (reason: string): string {
   while (Buffer.byteLength(cut) > 120) cut = cut.slice(0, -1)
   return cut + '…'
 }
+
+const EMPTY_FRAME = new Uint8Array(0)
 
 /** A sync step 1 with an empty state vector: the client holds nothing and asks for everything (every page load). */
 function isFullSyncRequest (frame: Uint8Array): boolean {

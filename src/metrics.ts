@@ -71,6 +71,7 @@ export function createMetrics () {
     closes: new Counter({ name: 'tandem_closes_total', help: 'Connections closed, by close code', labelNames: ['code'], registers: [registry] }),
     rateLimited: new Counter({ name: 'tandem_rate_limit_hits_total', help: 'Connections closed by a rate limit, by kind', labelNames: ['kind'], registers: [registry] }),
     refused: new Counter({ name: 'tandem_refused_total', help: 'Messages and requests refused by a limit or check, by error code', labelNames: ['code'], registers: [registry] }),
+    deferredFrames: new Counter({ name: 'tandem_frames_deferred_total', help: 'Frames processed in a later event-loop turn because the run of frames they arrived in used up its time slice', registers: [registry] }),
     forgedAwareness: new Counter({ name: 'tandem_awareness_forged_total', help: 'Awareness entries dropped because the connection does not own the client id', registers: [registry] })
   }
   return m

@@ -243,6 +243,44 @@ describe('cheap messages that cause expensive work', () => {
   })
 })
 
+describe('many expensive updates at once', () => {
+  it('processes a burst of updates in slices, in order, pausing only that socket, and stores and relays all of it', async () => {
+    const running = await scope.serve({ rateLimitMessagesPerSec: 100_000, identityMessagesPerSec: 100_000 })
+    const peer = scope.open(running.url, 'burst')
+    const bystander = scope.open(running.url, 'elsewhere')
+    await Promise.all([peer.synced(), bystander.synced()])
+    // 4,000 small edits at random places of one text, each its own update,
+    // written at once: far more than one slice of processing per socket read.
+    const doc = new Y.Doc()
+    const updates: Uint8Array[] = []
+    doc.on('update', (u: Uint8Array) => updates.push(u))
+    const text = doc.getText('text')
+    let seed = 7
+    for (let i = 0; i < 4000; i++) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      text.insert(seed % (text.length + 1), `${i % 10}`)
+    }
+    const writer = await rawSocket(`${running.url}/burst`)
+    for (const u of updates) writer.send(encodeSyncUpdate(u))
+    // Meanwhile another document is served.
+    bystander.doc.getText('text').insert(0, 'still served')
+    const other = scope.open(running.url, 'elsewhere')
+    await until(() => other.doc.getText('text').toString() === 'still served', 'the other document to be served', 10_000)
+    await until(() => peer.doc.getText('text').toString() === text.toString(), 'the whole burst to reach the peer, in order', 20_000)
+    expect(await metric(running.http, /tandem_frames_deferred_total [1-9]/)).toBe(true)
+    expect(writer.readyState).toBe(WebSocket.OPEN)
+    // Reading again after the slices: an edit after the burst is applied too.
+    const after = new Y.Doc()
+    Y.applyUpdate(after, Y.encodeStateAsUpdate(doc))
+    const tail: Uint8Array[] = []
+    after.on('update', (u: Uint8Array) => tail.push(u))
+    after.getText('text').insert(0, 'after ')
+    writer.send(encodeSyncUpdate(tail[0]))
+    await until(() => peer.doc.getText('text').toString().startsWith('after '), 'an edit after the burst')
+    writer.close()
+  })
+})
+
 describe('sockets that never speak', () => {
   it('closes sockets that send no request within the timeout and counts them against their address', async () => {
     const running = await scope.serve({ idleSocketTimeoutMs: 500, maxConnectionsPerIp: 5 })
