@@ -6,8 +6,7 @@ import {
   LeveldbPersistence as YLeveldb,
   getCurrentUpdateClock,
   getLevelBulkEntries,
-  getLevelBulkKeys,
-  getLevelUpdatesEntries
+  getLevelBulkKeys
 } from 'y-leveldb'
 import { OffThreadMerger } from '../src/yjs/merge-off-thread.js'
 import { StorageError, type AddVersionResult, type NewVersion, type Persistence, type VersionInfo, type VersionPolicy, type VersionStore } from './types.js'
@@ -70,6 +69,8 @@ export class LeveldbPersistence implements Persistence, VersionStore {
    * itself and only a drop could then let the older clock in.
    */
   private clockDrops = 0
+  /** Counts deletions of documents, so a compaction never writes rows read before one. */
+  private deletions = 0
   /** The last version number stored (read once; the lock on the directory keeps it true). */
   private lastSeq: number | undefined
   /**
@@ -246,10 +247,10 @@ export class LeveldbPersistence implements Persistence, VersionStore {
   }
 
   /**
-   * Merges the document's rows into one. The rows are read in one
-   * transaction, merged off the event loop (a large document takes hundreds
-   * of milliseconds, during which stores would otherwise wait in the queue
-   * and nothing would be relayed), then written in a second one: the merged
+   * Merges the document's rows into one. The rows are read from a snapshot
+   * and merged off the event loop (a large document takes hundreds of
+   * milliseconds, during which stores would otherwise wait in the queue and
+   * nothing would be relayed); only the write is a transaction: the merged
    * row replaces the newest row it merged, so rows stored meanwhile (which
    * build on it) stay after it and a load applies every row after the rows
    * it builds on. Exactly the merged rows are replaced, unless the document
@@ -264,20 +265,34 @@ export class LeveldbPersistence implements Persistence, VersionStore {
   }
 
   private async compactNow (docName: string, idle: boolean): Promise<number | undefined> {
-    const entries: Array<{ key: unknown[]; value: Uint8Array }> = await this.tx((db) => getLevelUpdatesEntries(db, docName))
-    if (entries.length < 2) return undefined
+    if (this.closed || this.db === undefined) throw new StorageError('leveldb storage is closed')
+    const deletions = this.deletions
+    // A snapshot read outside the transaction queue, as a load reads: the
+    // stores of every document go on meanwhile (a large document's rows take
+    // tens of milliseconds to read, during which nothing would be relayed).
+    let rows: Array<[unknown[], Uint8Array]>
+    try {
+      rows = await this.db.iterator({ gte: updateKey(docName, 0), lt: updateKey(docName, LAST_CLOCK) }).all()
+    } catch (err) {
+      throw new StorageError(`leveldb: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+    }
+    if (rows.length < 2) return undefined
     // Through a Y.Doc rather than Y.mergeUpdates: deleted content is
     // garbage-collected (and a document poisoned with deep nesting before
     // updates were checked on arrival still merges, without recursion).
-    const { merged, stateVector } = await this.merger.merge(entries.map(({ value }) => value))
+    const { merged, stateVector } = await this.merger.merge(rows.map(([, value]) => value))
+    const firstKey = rows[0][0]
+    const newest = rows[rows.length - 1][0][3] as number
     const replaced = await this.tx(async (db) => {
-      const now: Array<{ key: unknown[] }> = await getLevelUpdatesEntries(db, docName)
-      const present = new Set(now.map(({ key }) => key[3] as number))
-      // Deleted meanwhile (or compacted by someone else): nothing to replace.
-      if (!entries.every(({ key }) => present.has(key[3] as number))) return false
-      const newest = entries[entries.length - 1].key[3] as number
+      // Deleted meanwhile (and perhaps written again): nothing to replace.
+      if (this.deletions !== deletions) return false
+      // Merged by another compaction meanwhile: it read from the document's
+      // first row too, and deleted it. Rows are removed by nothing else, so
+      // the first and the newest row still there mean all of them are.
+      const present: Array<Uint8Array | undefined> = await db.getMany([firstKey, updateKey(docName, newest)])
+      if (present.some((value) => value === undefined)) return false
       await db.batch([
-        ...entries.slice(0, -1).map(({ key }) => ({ type: 'del', key })),
+        ...rows.slice(0, -1).map(([key]) => ({ type: 'del', key })),
         { type: 'put', key: updateKey(docName, newest), value: Buffer.from(merged.buffer, merged.byteOffset, merged.byteLength) },
         { type: 'put', key: stateVectorKey(docName), value: encodeStoredStateVector(stateVector, newest) }
       ])
@@ -305,6 +320,7 @@ export class LeveldbPersistence implements Persistence, VersionStore {
       ])
       this.clocks.delete(docName)
       this.clockDrops++
+      this.deletions++
     }))
   }
 

@@ -534,6 +534,29 @@ describe('leveldb: the data directory stays readable by y-leveldb', () => {
     }
   })
 
+  it('never writes a compaction over a document deleted and written again while it merged', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tandem-leveldb-y-'))
+    scopeDirs.push(dir)
+    const p = await LeveldbPersistence.open(dir)
+    try {
+      const old = writer(31)
+      edit(old, 3000, 'o')
+      for (const u of old.updates) await p.store('doc', u)
+      // The compaction reads its snapshot at once and merges for a while;
+      // meanwhile the document is deleted and written again with more rows
+      // than it had, so every row the compaction read exists again.
+      const compaction = p.compact('doc')
+      await p.delete('doc')
+      const fresh = writer(32)
+      edit(fresh, 3200, 'f')
+      await Promise.all(fresh.updates.map((u) => p.store('doc', u)))
+      expect(await compaction).toBeUndefined()
+      expectSameContent(replay(await p.load('doc')), fresh.doc)
+    } finally {
+      await p.close()
+    }
+  })
+
   it('loads what y-leveldb wrote, and loads of new and stored documents started together each get their own rows', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tandem-leveldb-y-'))
     scopeDirs.push(dir)
