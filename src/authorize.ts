@@ -31,8 +31,12 @@ export type UpgradeDecision = { docName: string; ip: string; permit: Permit } | 
 export const ADMIN_SCOPE = RESERVED_NAME
 
 export interface Authorizer {
-  /** Everything decided before a WebSocket exists: name, origin, identity, grant. */
-  upgrade(request: IncomingMessage): Promise<UpgradeDecision>
+  /**
+   * Everything decided before a WebSocket exists: name, origin, identity,
+   * grant. Decided at once (no promise) when nothing needs to be awaited:
+   * a refusal by name or origin, or no authentication configured.
+   */
+  upgrade(request: IncomingMessage): UpgradeDecision | Promise<UpgradeDecision>
   /** Identity and grant for an HTTP request on `docName`. */
   http(request: IncomingMessage, docName: string): Promise<Permit | Denial>
   /** Identity and admin grant for an HTTP request on an admin route (listing, deleting documents). */
@@ -79,8 +83,11 @@ export function createAuthorizer (config: Config): Authorizer {
     }
   }
 
+  /** The permit when nothing authenticates: everyone may write. */
+  const OPEN: Permit = Object.freeze({ access: 'write' })
+
   return {
-    async upgrade (request) {
+    upgrade (request) {
       let docName: string
       try {
         docName = docNameFromPath(request.url ?? '/')
@@ -93,9 +100,13 @@ export function createAuthorizer (config: Config): Authorizer {
       if (!isOriginAllowed(request.headers.origin, config.allowedOrigins)) {
         return deny('ORIGIN_FORBIDDEN', 'this Origin may not open connections')
       }
-      const permit = await identify(request, docName)
-      if ('error' in permit) return permit
-      return { docName, ip: clientIp(request, config.trustProxy), permit }
+      if (config.hooks.authenticate === undefined && verifier === undefined) {
+        return { docName, ip: clientIp(request, config.trustProxy), permit: OPEN }
+      }
+      return identify(request, docName).then((permit) => {
+        if ('error' in permit) return permit
+        return { docName, ip: clientIp(request, config.trustProxy), permit }
+      })
     },
 
     async http (request, docName) {

@@ -15,7 +15,7 @@ import { handleHttp, isTandemPath, type HttpDeps, type HttpServices } from './ht
 import { createLogger, safeUrl } from './logger.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { RoomRegistry } from './rooms.js'
-import { createAuthorizer, type Permit } from './authorize.js'
+import { createAuthorizer, type Permit, type UpgradeDecision } from './authorize.js'
 import { ConnectionRateLimiter, connectionRateRules, IdentityLimits, IpConnectionCounter, refusalReason } from './limits.js'
 import { clientIp } from './request.js'
 import { guardSockets } from './sockets.js'
@@ -206,6 +206,9 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     } else fanout = new LocalFanout()
   })()
   ready.catch(() => {})
+  /** Set once storage and fan-out are open: upgrades then need not wait for `ready`. */
+  let opened = false
+  ready.then(() => { opened = true }, () => {})
 
   const pingTimer = setInterval(() => {
     for (const conn of connections) {
@@ -283,35 +286,58 @@ export function createServer (options: ServerOptions = {}): TandemServer {
     // Listeners on the socket live as long as the connection: they must not
     // close over the request (its headers would stay in memory per socket).
     socket.on('error', ignore)
-    const url = safeUrl(request.url)
-    upgrade(request, socket, head).catch((err) => failUpgrade(err, url, socket))
+    if (shuttingDown) return rejectUpgrade(socket, 'SHUTTING_DOWN', 'the server is shutting down')
+    // Without authentication to wait for and with storage open, the upgrade
+    // completes in this turn (no promise per connection).
+    let decision: UpgradeDecision | Promise<UpgradeDecision>
+    try {
+      decision = authorize.upgrade(request)
+    } catch (err) {
+      failUpgrade(err, request.url, socket)
+      return
+    }
+    if (opened && !(decision instanceof Promise)) {
+      try {
+        upgradeDecided(request, socket, head, decision)
+      } catch (err) {
+        failUpgrade(err, request.url, socket)
+      }
+      return
+    }
+    const url = request.url
+    upgrade(request, socket, head, decision).catch((err) => failUpgrade(err, url, socket))
   }
 
-  function failUpgrade (err: unknown, url: string, socket: Duplex): void {
-    logger.error({ err, url }, 'upgrade failed')
+  function failUpgrade (err: unknown, url: string | undefined, socket: Duplex): void {
+    logger.error({ err, url: safeUrl(url) }, 'upgrade failed')
     if (!socket.destroyed) rejectUpgrade(socket, 'INTERNAL', 'internal error')
   }
 
-  async function upgrade (request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    if (shuttingDown) return rejectUpgrade(socket, 'SHUTTING_DOWN', 'the server is shutting down')
-    const decision = await authorize.upgrade(request)
+  async function upgrade (request: IncomingMessage, socket: Duplex, head: Buffer, pending: UpgradeDecision | Promise<UpgradeDecision>): Promise<void> {
+    const decision = await pending
+    if (!('error' in decision)) {
+      try {
+        await ready
+      } catch (err) {
+        return rejectUpgrade(socket, 'STORAGE_FAILED', 'storage is not available')
+      }
+    }
+    upgradeDecided(request, socket, head, decision)
+  }
+
+  function upgradeDecided (request: IncomingMessage, socket: Duplex, head: Buffer, decision: UpgradeDecision): void {
     if ('error' in decision) {
       metrics.authFailures.inc({ reason: decision.error.code })
       if (decision.detail !== undefined) logger.info({ code: decision.error.code, detail: decision.detail, url: safeUrl(request.url) }, 'upgrade refused')
       return rejectUpgrade(socket, decision.error.code, decision.error.message)
     }
     const { docName, ip, permit } = decision
-    try {
-      await ready
-    } catch (err) {
-      return rejectUpgrade(socket, 'STORAGE_FAILED', 'storage is not available')
-    }
     if (shuttingDown || socket.destroyed) {
       if (!socket.destroyed) rejectUpgrade(socket, 'SHUTTING_DOWN', 'the server is shutting down')
       return
     }
     // Corked through the handshake: when the document is open, the
-    // handshake's answer and the server's first sync message leave in one write.
+    // handshake's answer and what joining sends (presence) leave in one write.
     socket.cork()
     try {
       if (countedAtConnect) {

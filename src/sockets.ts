@@ -1,5 +1,6 @@
 import type { Server as HttpServer, IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
 import type { IpConnectionCounter } from './limits.js'
 import { socketAddress } from './request.js'
 
@@ -20,49 +21,70 @@ export interface SocketGuardOptions {
  * socket counts against its address from the moment it connects (so idle
  * sockets cannot exhaust file descriptors), and one that has not completed a
  * request within `idleSocketTimeoutMs` is destroyed. Requests and upgrades
- * clear the timer; afterwards Node's keep-alive timeout and the WebSocket
- * ping bound the socket. Returns a function that removes the guard.
+ * end the wait; afterwards Node's keep-alive timeout and the WebSocket ping
+ * bound the socket. Returns a function that removes the guard.
+ *
+ * The waiting sockets are checked by one sweep (every quarter of the
+ * timeout, at most every second), which runs only while any socket waits:
+ * no timer per socket.
  */
 export function guardSockets (server: HttpServer, options: SocketGuardOptions): () => void {
-  // One record per socket and shared listeners: no closures kept per socket.
-  const guarded = new WeakMap<Socket, { address: string; timer: NodeJS.Timeout | undefined }>()
-  function onSocketClose (this: Socket): void {
-    const entry = guarded.get(this)
-    if (entry === undefined) return
-    guarded.delete(this)
-    clearTimeout(entry.timer)
-    options.counter?.release(entry.address)
+  // The address each socket counts against; shared listeners, no closures per socket.
+  const addresses = new WeakMap<Socket, string>()
+  // Sockets without a request yet, by when they connected (in that order).
+  const waiting = new Map<Socket, number>()
+  const sweepMs = Math.max(10, Math.min(1000, Math.floor(options.idleSocketTimeoutMs / 4)))
+  let sweep: NodeJS.Timeout | undefined
+  function destroyIdle (): void {
+    const cutoff = performance.now() - options.idleSocketTimeoutMs
+    for (const [socket, since] of waiting) {
+      if (since > cutoff) break
+      waiting.delete(socket)
+      socket.destroy()
+    }
+    if (waiting.size === 0) stopSweep()
   }
-  function destroyIdle (socket: Socket): void {
-    socket.destroy()
+  function stopSweep (): void {
+    clearInterval(sweep)
+    sweep = undefined
+  }
+  function onSocketClose (this: Socket): void {
+    waiting.delete(this)
+    const address = addresses.get(this)
+    if (address === undefined) return
+    addresses.delete(this)
+    options.counter?.release(address)
   }
   const onConnection = (socket: Socket): void => {
-    const address = socketAddress(socket)
-    if (options.counter !== null && !options.counter.acquire(address)) {
-      options.onRefused(address)
-      refuse(socket, options.counter)
-      return
+    if (options.counter !== null) {
+      const address = socketAddress(socket)
+      if (!options.counter.acquire(address)) {
+        options.onRefused(address)
+        refuse(socket, options.counter)
+        return
+      }
+      addresses.set(socket, address)
     }
-    const timer = setTimeout(destroyIdle, options.idleSocketTimeoutMs, socket)
-    timer.unref()
-    guarded.set(socket, { address, timer })
+    waiting.set(socket, performance.now())
+    if (sweep === undefined) {
+      sweep = setInterval(destroyIdle, sweepMs)
+      sweep.unref()
+    }
     socket.once('close', onSocketClose)
   }
   const onSpoke = (req: IncomingMessage): void => {
-    const entry = guarded.get(req.socket as Socket)
-    if (entry?.timer !== undefined) {
-      clearTimeout(entry.timer)
-      entry.timer = undefined
-    }
+    waiting.delete(req.socket as Socket)
   }
   server.on('connection', onConnection)
-  // Prepended: these only clear a timer, before any handler can take long.
+  // Prepended: these only end a wait, before any handler can take long.
   server.prependListener('request', onSpoke)
   server.prependListener('upgrade', onSpoke)
   return () => {
     server.off('connection', onConnection)
     server.off('request', onSpoke)
     server.off('upgrade', onSpoke)
+    stopSweep()
+    waiting.clear()
   }
 }
 
