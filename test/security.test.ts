@@ -10,7 +10,7 @@ import * as awarenessProtocol from 'y-protocols/awareness'
 import * as Y from 'yjs'
 import { signToken, type Claims } from '../src/auth.js'
 import { MemoryPersistence } from '../persistence/memory.js'
-import { encodeAwareness, encodeSyncUpdate } from '../src/protocol.js'
+import { decodeMessage, encodeAwareness, encodeSyncStep1, encodeSyncUpdate } from '../src/protocol.js'
 import { rawSocket, testScope, until, type Client } from './helpers.js'
 
 const SECRET = 'a-test-secret-of-sufficient-length'
@@ -92,6 +92,26 @@ describe('authentication at the upgrade', () => {
     expect(stored.getText('text').toString()).toBe('!from writer')
     const metrics = await (await fetch(`${running.http}/metrics`)).text()
     expect(metrics).toMatch(/tandem_updates_dropped_total\{reason="read-only"\} [1-9]/)
+  })
+
+  it('never asks a read-only client for what it holds, and asks a writer that holds something', async () => {
+    const running = await serve({ authSecret: SECRET })
+    const readerToken = await token({ sub: 'r', docs: { shelf: 'read' } })
+    const writerToken = await token({ sub: 'w', docs: { shelf: 'write' } })
+    // Both hold an offline edit: a non-empty state vector.
+    const offline = new Y.Doc()
+    offline.getText('text').insert(0, 'offline')
+    const request = encodeSyncStep1(Y.encodeStateVector(offline))
+    const reader = await rawSocket(`${running.url}/shelf?token=${readerToken}`)
+    const writer = await rawSocket(`${running.url}/shelf?token=${writerToken}`)
+    // Asked twice: the second answer comes after anything the first request caused.
+    for (const ws of [reader, writer]) { ws.send(request); ws.send(request) }
+    const types = (ws: typeof reader) => ws.frames.map((f) => decodeMessage(f).type)
+    await until(() => types(reader).filter((t) => t === 'sync-step2').length === 2 && types(writer).filter((t) => t === 'sync-step2').length === 2, 'both answers to both')
+    expect(types(reader)).toEqual(['sync-step2', 'sync-step2'])
+    expect(types(writer)).toEqual(['sync-step1', 'sync-step2', 'sync-step2'])
+    reader.close()
+    writer.close()
   })
 
   it('closes a live connection with 4001 (which the stock client retries) when its token expires', async () => {
