@@ -145,7 +145,12 @@ export interface ServerOptions {
    * that connect and never speak. @default 10000
    */
   idleSocketTimeoutMs?: number
-  /** Bytes a connection may send while its document loads; bounds memory held by a client that never completes. @default 8 MiB */
+  /**
+   * Bytes a connection may have waiting: sent while its document loads,
+   * before its own sync reply when its updates depend on it, or while its
+   * frames wait for the next slice of the event loop. Bounds memory held by
+   * a client that never completes. @default 8 MiB
+   */
   maxPendingBytes?: number
   /** How long a document may take to load before its clients are closed (they retry). @default 30000 */
   loadTimeoutMs?: number
