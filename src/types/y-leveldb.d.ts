@@ -7,11 +7,10 @@ declare module 'y-leveldb' {
     getAllDocNames (): Promise<string[]>
     getStateVector (docName: string): Promise<Uint8Array>
     getYDoc (docName: string): Promise<import('yjs').Doc>
+    storeUpdate (docName: string, update: Uint8Array): Promise<number>
     destroy (): Promise<void>
   }
   export function getCurrentUpdateClock (db: any, docName: string): Promise<number>
-  export function getLevelUpdates (db: any, docName: string, opts?: object): Promise<Uint8Array[]>
-  export function getLevelUpdatesEntries (db: any, docName: string, opts?: object): Promise<Array<{ key: any[]; value: Uint8Array }>>
   export function getLevelBulkKeys (db: any, opts: object): Promise<any[]>
   export function getLevelBulkEntries (db: any, opts: object): Promise<Array<{ key: any[]; value: Uint8Array }>>
 }
