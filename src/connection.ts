@@ -8,7 +8,7 @@ import type { Member } from './member.js'
 import type { ConnectionRateLimiter } from './limits.js'
 import type { Metrics } from './metrics.js'
 import type { Origin } from './origin.js'
-import { decodeMessage, encodePermissionDenied, encodeStored, ProtocolError, type Message } from './protocol.js'
+import { decodeMessage, encodePermissionDenied, encodeStored, isEmptyStateVector, ProtocolError, type Message } from './protocol.js'
 import type { EarlyAnswer, Room } from './room.js'
 import { callAt } from './timers.js'
 import { corked, writeFramed } from './wire.js'
@@ -326,7 +326,13 @@ export class Connection implements Member {
     if (this.deferredAt < deferred.length) {
       const frame = deferred[this.deferredAt]
       deferred[this.deferredAt++] = EMPTY_FRAME
-      this.handle(frame)
+      try {
+        this.handle(frame)
+      } catch (err) {
+        // Run for every waiting connection in one callback: a failure closes only this one.
+        this.log.error({ err }, 'processing a frame failed; closing the connection')
+        this.close(CloseCode.INTERNAL_ERROR, 'internal error')
+      }
       if (this.closed) {
         this.deferred = null
         return false
@@ -569,8 +575,4 @@ const EMPTY_FRAME = new Uint8Array(0)
 /** A sync step 1 with an empty state vector: the client holds nothing and asks for everything (every page load). */
 function isFullSyncRequest (frame: Uint8Array): boolean {
   return frame.length === 4 && frame[0] === 0 && frame[1] === 0 && frame[2] === 1 && frame[3] === 0
-}
-
-function isEmptyStateVector (sv: Uint8Array): boolean {
-  return sv.length === 1 && sv[0] === 0
 }

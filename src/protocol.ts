@@ -128,6 +128,16 @@ function readBytes (decoder: decoding.Decoder): Uint8Array {
   return decoding.readUint8Array(decoder, length)
 }
 
+/** A state vector that names no client: its sender holds nothing. */
+export function isEmptyStateVector (sv: Uint8Array): boolean {
+  return sv.length === 1 && sv[0] === 0
+}
+
+/** An update with no structs and no deletions (what a client with nothing new answers a sync step 1 with). */
+export function isEmptyUpdate (update: Uint8Array): boolean {
+  return update.length === 2 && update[0] === 0 && update[1] === 0
+}
+
 function encodeWith (write: (encoder: encoding.Encoder) => void): Uint8Array {
   const encoder = encoding.createEncoder()
   write(encoder)

@@ -16,7 +16,7 @@ import type { Member } from './member.js'
 import { Presence } from './presence.js'
 import type { Metrics } from './metrics.js'
 import { FANOUT_ORIGIN, LOAD_ORIGIN, authorOf, isPublished, isRelayed, originOf, senderOf, type Origin } from './origin.js'
-import { encodeSyncStep1, encodeSyncStep2, encodeSyncUpdate } from './protocol.js'
+import { encodeSyncStep1, encodeSyncStep2, encodeSyncUpdate, isEmptyStateVector, isEmptyUpdate } from './protocol.js'
 import { binaryFrame } from './wire.js'
 import { mergeMany, WriteQueue, type StoredBatch, type WriteQueueHost } from './write-queue.js'
 
@@ -571,14 +571,6 @@ const EMPTY_STEP1 = encodeSyncStep1(EMPTY_STATE_VECTOR)
 const EMPTY_STEP1_WIRE = binaryFrame(EMPTY_STEP1)
 const EMPTY_STEP2 = encodeSyncStep2(EMPTY_UPDATE)
 const EMPTY_STEP2_WIRE = binaryFrame(EMPTY_STEP2)
-
-function isEmptyUpdate (update: Uint8Array): boolean {
-  return update.length === 2 && update[0] === 0 && update[1] === 0
-}
-
-function isEmptyStateVector (sv: Uint8Array): boolean {
-  return sv.length === 1 && sv[0] === 0
-}
 
 function answerKey (stateVector: Uint8Array): string {
   return Buffer.from(stateVector.buffer, stateVector.byteOffset, stateVector.byteLength).toString('latin1')
